@@ -1,0 +1,5 @@
+export * from './digest.js';
+export * from './names.js';
+export * from './media-types.js';
+export * from './errors.js';
+export * from './manifest.js';

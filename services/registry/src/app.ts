@@ -1,0 +1,70 @@
+import express, { type Express } from 'express';
+import type { MetadataStore } from '@berth/metadata';
+import { RegistryError } from '@berth/oci';
+import type { BlobStore } from '@berth/storage';
+import type { Config } from './config/index.js';
+import { ManifestService } from './core/manifests.js';
+import { UploadService } from './core/uploads.js';
+import { requestContext } from './http/context.js';
+import { dispatchV2 } from './http/dispatch.js';
+import { errorHandler } from './http/errors.js';
+import type { Logger } from './logger.js';
+import type { Metrics } from './metrics.js';
+
+export interface AppDeps {
+  readonly config: Config;
+  readonly blobs: BlobStore;
+  readonly metadata: MetadataStore;
+  readonly logger: Logger;
+  /** Omit to serve no /metrics. */
+  readonly metrics?: Metrics;
+}
+
+export interface RegistryApp {
+  readonly app: Express;
+  readonly uploads: UploadService;
+  /** Set while shutting down: new requests are refused with 503. */
+  draining: boolean;
+}
+
+/** Builds the express app from its dependencies; no I/O, no listening. */
+export function createApp(deps: AppDeps): RegistryApp {
+  const { config, blobs, metadata, logger, metrics } = deps;
+  const uploads = new UploadService(blobs, metadata, {
+    maxBlobSize: config.limits.blobsize,
+    maxSessions: config.uploads.maxsessions,
+  });
+  const manifests = new ManifestService(metadata);
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', 'simple');
+  const state: RegistryApp = { app, uploads, draining: false };
+
+  app.use(requestContext(logger, metrics, config.log.requests));
+  app.use((_req, res, next) => {
+    if (!state.draining) return next();
+    res.setHeader('Connection', 'close');
+    next(new RegistryError('UNAVAILABLE', 'the registry is shutting down', undefined, { 'Retry-After': '5' }));
+  });
+  app.get('/healthz', (_req, res) => {
+    res.locals['route'] = 'healthz';
+    res.json({ status: 'ok' });
+  });
+  if (metrics !== undefined) {
+    app.get('/metrics', (_req, res, next) => {
+      res.locals['route'] = 'metrics';
+      metrics.registry.metrics().then((text) => {
+        res.setHeader('Content-Type', metrics.registry.contentType);
+        res.end(text);
+      }, next);
+    });
+  }
+  const v2 = dispatchV2({ config, blobs, metadata, uploads, manifests, metrics });
+  app.use((req, res, next) => {
+    if (req.path === '/v2' || req.path.startsWith('/v2/')) v2(req, res, next);
+    else next(new RegistryError('ROUTE_UNKNOWN'));
+  });
+  app.use(errorHandler(logger));
+  return state;
+}

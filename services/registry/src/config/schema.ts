@@ -1,0 +1,97 @@
+import { parseBool, parseDuration, parseInteger, parseListenAddress, parseSize } from './parse.js';
+
+/**
+ * Every configuration key: its section, its parser, its default and what it means.
+ * A key `section.key` is set in YAML as `section: { key: value }` and overridden by the
+ * environment variable `BERTH_<SECTION>_<KEY>` (upper case).
+ */
+export interface KeySpec<T> {
+  readonly parse: (v: unknown) => T | undefined;
+  readonly expect: string;
+  readonly default: T;
+  readonly doc: string;
+}
+
+const str = (def: string, doc: string): KeySpec<string> => ({
+  parse: (v) => (typeof v === 'string' ? v : typeof v === 'number' ? String(v) : undefined),
+  expect: 'a string',
+  default: def,
+  doc,
+});
+const oneOf = <T extends string>(values: readonly T[], def: T, doc: string): KeySpec<T> => ({
+  parse: (v) => (typeof v === 'string' && (values as readonly string[]).includes(v) ? (v as T) : undefined),
+  expect: `one of ${values.join(', ')}`,
+  default: def,
+  doc,
+});
+const bool = (def: boolean, doc: string): KeySpec<boolean> => ({ parse: parseBool, expect: 'true or false', default: def, doc });
+const duration = (def: string, doc: string): KeySpec<number> => ({
+  parse: parseDuration,
+  expect: 'a duration such as 30s, 10m or 24h',
+  default: parseDuration(def) as number,
+  doc,
+});
+const size = (def: string, doc: string): KeySpec<number> => ({
+  parse: parseSize,
+  expect: 'a size such as 4MiB or 512k',
+  default: parseSize(def) as number,
+  doc,
+});
+const int = (def: number, min: number, max: number, doc: string): KeySpec<number> => ({
+  parse: (v) => parseInteger(v, min, max),
+  expect: `an integer from ${min} to ${max}`,
+  default: def,
+  doc,
+});
+const address = (def: string, doc: string): KeySpec<string> => ({
+  parse: (v) => (parseListenAddress(v) !== undefined ? (v as string).trim() : undefined),
+  expect: 'host:port, e.g. 0.0.0.0:5000',
+  default: def,
+  doc,
+});
+
+export const SCHEMA = {
+  http: {
+    addr: address('0.0.0.0:5000', 'listen address'),
+    tlscert: str('', 'PEM certificate file; with tlskey, serve HTTPS'),
+    tlskey: str('', 'PEM private key file'),
+    draintimeout: duration('30s', 'on SIGTERM, how long in-flight requests may finish'),
+    idletimeout: duration('120s', 'a connection sending or reading nothing this long is closed'),
+  },
+  data: {
+    dir: str('./data', 'where blobs and the database live unless set below'),
+  },
+  storage: {
+    driver: oneOf(['filesystem'] as const, 'filesystem', 'blob storage driver'),
+    rootdirectory: str('', 'filesystem driver root (default <data.dir>/blobs)'),
+  },
+  database: {
+    path: str('', 'SQLite file (default <data.dir>/metadata.db)'),
+    synchronous: oneOf(['normal', 'full'] as const, 'normal', 'normal: durable across process crashes; full: across power loss'),
+  },
+  delete: {
+    enabled: bool(true, 'allow deleting manifests, tags and blobs'),
+  },
+  uploads: {
+    expiry: duration('24h', 'an upload untouched this long is cancelled'),
+    purgeinterval: duration('10m', 'how often expired uploads are cleaned up'),
+    maxsessions: int(10_000, 1, 10_000_000, 'upload sessions open at once'),
+  },
+  limits: {
+    manifestsize: size('4MiB', 'largest manifest accepted'),
+    blobsize: size('1TiB', 'largest blob accepted'),
+    pagesize: int(1000, 1, 100_000, 'most tags or repositories returned in one page'),
+  },
+  log: {
+    level: oneOf(['debug', 'info', 'warn', 'error'] as const, 'info', 'log level'),
+    requests: bool(true, 'log every request as a JSON line'),
+  },
+  metrics: {
+    enabled: bool(true, 'serve Prometheus metrics at /metrics'),
+  },
+} as const;
+
+type Schema = typeof SCHEMA;
+export type Config = {
+  readonly [S in keyof Schema]: { readonly [K in keyof Schema[S]]: Schema[S][K] extends KeySpec<infer T> ? T : never };
+};
