@@ -50,7 +50,7 @@ describe('manifests', () => {
     const body = `{\n  "schemaVersion": 2,\n  "layers": [],\n  "config": {"size": 3, "digest": "${config}", "mediaType": "application/vnd.oci.image.config.v1+json"}\n}\n`;
     await put(h, 'm/exact', 'pretty', body).expect(201);
     const res = await raw(request(h.app).get('/v2/m/exact/manifests/pretty')).expect(200);
-    assert.equal(res.body.toString(), body);
+    assert.equal((res.body as Buffer).toString(), body);
   });
 
   test('PUT by digest: accepted when the digest matches, DIGEST_INVALID otherwise', async () => {

@@ -244,7 +244,7 @@ describe('uploads: limits, restart and expiry', () => {
       h = await h.reopen();
       await request(h.app).put(`${loc2}?digest=${sha256(whole)}`).set('Content-Type', 'application/octet-stream').send(Buffer.from('after restart')).expect(201);
       const got = await raw(request(h.app).get(`/v2/restart/me/blobs/${sha256(whole)}`)).expect(200);
-      assert.equal(got.body.toString(), whole);
+      assert.equal((got.body as Buffer).toString(), whole);
     } finally {
       await h.close();
     }

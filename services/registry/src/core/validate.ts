@@ -28,6 +28,6 @@ export function queryString(query: unknown, key: string): string | undefined {
   const v = (query as Record<string, unknown>)[key];
   if (v === undefined) return undefined;
   if (typeof v === 'string') return v;
-  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v[0] as string;
+  if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return v[0];
   return undefined;
 }

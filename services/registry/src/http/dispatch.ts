@@ -3,7 +3,7 @@ import { RegistryError } from '@berth/oci';
 import { baseRoutes } from '../routes/base.js';
 import { blobRoutes } from '../routes/blobs.js';
 import { catalogRoutes } from '../routes/catalog.js';
-import type { Handler, RouteDeps, RouteModule } from '../routes/deps.js';
+import type { RouteDeps, RouteModule } from '../routes/deps.js';
 import { manifestRoutes } from '../routes/manifests.js';
 import { referrersRoutes } from '../routes/referrers.js';
 import { tagsRoutes } from '../routes/tags.js';
@@ -31,7 +31,7 @@ export function dispatchV2(deps: RouteDeps): RequestHandler {
       return;
     }
     res.locals['route'] = endpoint.kind;
-    const handler = (MODULES[endpoint.kind] as RouteModule<EndpointKind>)[req.method] as Handler<EndpointKind> | undefined;
+    const handler = (MODULES[endpoint.kind] as RouteModule<EndpointKind>)[req.method];
     if (handler === undefined) {
       res.setHeader('Allow', METHODS[endpoint.kind].join(', '));
       next(new RegistryError('METHOD_NOT_ALLOWED'));
