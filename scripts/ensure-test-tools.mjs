@@ -17,6 +17,7 @@ const TOOLS = {
   'fuse-overlayfs': 'fuse-overlayfs',
   newuidmap: 'uidmap',
   openssl: 'openssl',
+  'docker-compose': 'docker-compose',
 };
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
