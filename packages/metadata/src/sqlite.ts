@@ -41,23 +41,23 @@ export class SqliteMetadataStore implements MetadataStore {
     return Number(this.stmts.insertRepo.run(name, now).lastInsertRowid);
   }
 
-  repositoryExists(repository: string): Promise<boolean> {
-    return Promise.resolve(this.stmts.repoId.get(repository) !== undefined);
+  async repositoryExists(repository: string): Promise<boolean> {
+    return this.stmts.repoId.get(repository) !== undefined;
   }
 
-  listRepositories(limit: number, last?: string): Promise<Page<string>> {
+  async listRepositories(limit: number, last?: string): Promise<Page<string>> {
     const rows = this.stmts.listRepos.all(last ?? '', limit + 1) as Row[];
-    return Promise.resolve(page(rows.map((r) => r['name'] as string), limit));
+    return page(rows.map((r) => r['name'] as string), limit);
   }
 
-  getBlob(repository: string, digest: string): Promise<{ size: number } | undefined> {
+  async getBlob(repository: string, digest: string): Promise<{ size: number } | undefined> {
     const row = this.stmts.getBlob.get(repository, digest) as Row | undefined;
-    return Promise.resolve(row === undefined ? undefined : { size: row['size'] as number });
+    return row === undefined ? undefined : { size: row['size'] as number };
   }
 
-  getAnyBlob(digest: string): Promise<{ size: number } | undefined> {
+  async getAnyBlob(digest: string): Promise<{ size: number } | undefined> {
     const row = this.stmts.getAnyBlob.get(digest) as Row | undefined;
-    return Promise.resolve(row === undefined ? undefined : { size: row['size'] as number });
+    return row === undefined ? undefined : { size: row['size'] as number };
   }
 
   private readonly linkTx = (repository: string, digest: string, size: number): void => {
@@ -67,17 +67,16 @@ export class SqliteMetadataStore implements MetadataStore {
     this.stmts.link.run(repoId, digest, now);
   };
 
-  linkBlob(repository: string, digest: string, size: number): Promise<void> {
+  async linkBlob(repository: string, digest: string, size: number): Promise<void> {
     this.db.transaction(this.linkTx)(repository, digest, size);
-    return Promise.resolve();
   }
 
-  unlinkBlob(repository: string, digest: string): Promise<boolean> {
+  async unlinkBlob(repository: string, digest: string): Promise<boolean> {
     const changes = this.stmts.unlink.run(repository, digest).changes;
-    return Promise.resolve(changes > 0);
+    return changes > 0;
   }
 
-  mountBlob(repository: string, from: string, digest: string): Promise<{ size: number } | undefined> {
+  async mountBlob(repository: string, from: string, digest: string): Promise<{ size: number } | undefined> {
     const result = this.db.transaction(() => {
       const row = this.stmts.getBlob.get(from, digest) as Row | undefined;
       if (row === undefined) return undefined;
@@ -85,35 +84,35 @@ export class SqliteMetadataStore implements MetadataStore {
       this.linkTx(repository, digest, size);
       return { size };
     })();
-    return Promise.resolve(result);
+    return result;
   }
 
-  getManifest(repository: string, reference: ManifestReference): Promise<StoredManifest | undefined> {
+  async getManifest(repository: string, reference: ManifestReference): Promise<StoredManifest | undefined> {
     const row = ('tag' in reference
       ? this.stmts.manifestByTag.get(repository, reference.tag)
       : this.stmts.manifestByDigest.get(repository, reference.digest)) as Row | undefined;
-    if (row === undefined) return Promise.resolve(undefined);
-    return Promise.resolve({
+    if (row === undefined) return undefined;
+    return {
       digest: row['digest'] as string,
       mediaType: row['media_type'] as string,
       size: row['size'] as number,
       content: row['content'] as Buffer,
-    });
+    };
   }
 
-  headManifest(repository: string, reference: ManifestReference): Promise<ManifestHead | undefined> {
+  async headManifest(repository: string, reference: ManifestReference): Promise<ManifestHead | undefined> {
     const row = ('tag' in reference
       ? this.stmts.headByTag.get(repository, reference.tag)
       : this.stmts.headByDigest.get(repository, reference.digest)) as Row | undefined;
-    if (row === undefined) return Promise.resolve(undefined);
-    return Promise.resolve({
+    if (row === undefined) return undefined;
+    return {
       digest: row['digest'] as string,
       mediaType: row['media_type'] as string,
       size: row['size'] as number,
-    });
+    };
   }
 
-  putManifest(repository: string, m: NewManifest): Promise<void> {
+  async putManifest(repository: string, m: NewManifest): Promise<void> {
     this.db.transaction(() => {
       const now = Date.now();
       const repoId = this.repositoryId(repository, true, now) as number;
@@ -144,31 +143,30 @@ export class SqliteMetadataStore implements MetadataStore {
       }
       if (m.tag !== undefined) this.stmts.upsertTag.run(repoId, m.tag, m.digest, now);
     })();
-    return Promise.resolve();
   }
 
-  deleteManifest(repository: string, digest: string): Promise<boolean> {
+  async deleteManifest(repository: string, digest: string): Promise<boolean> {
     // Tags and references go with it through ON DELETE CASCADE.
-    return Promise.resolve(this.stmts.deleteManifest.run(repository, digest).changes > 0);
+    return this.stmts.deleteManifest.run(repository, digest).changes > 0;
   }
 
-  deleteTag(repository: string, tag: string): Promise<boolean> {
-    return Promise.resolve(this.stmts.deleteTag.run(repository, tag).changes > 0);
+  async deleteTag(repository: string, tag: string): Promise<boolean> {
+    return this.stmts.deleteTag.run(repository, tag).changes > 0;
   }
 
-  listTags(repository: string, limit: number, last?: string): Promise<Page<string> | undefined> {
+  async listTags(repository: string, limit: number, last?: string): Promise<Page<string> | undefined> {
     const repoId = this.repositoryId(repository, false);
-    if (repoId === undefined) return Promise.resolve(undefined);
+    if (repoId === undefined) return undefined;
     const rows = this.stmts.listTags.all(repoId, last ?? '', limit + 1) as Row[];
-    return Promise.resolve(page(rows.map((r) => r['name'] as string), limit));
+    return page(rows.map((r) => r['name'] as string), limit);
   }
 
-  listReferrers(repository: string, subject: string, artifactType: string | undefined, limit: number, last?: string): Promise<Page<Descriptor>> {
+  async listReferrers(repository: string, subject: string, artifactType: string | undefined, limit: number, last?: string): Promise<Page<Descriptor>> {
     const rows = (artifactType === undefined
       ? this.stmts.referrers.all(repository, subject, last ?? '', limit + 1)
       : this.stmts.referrersByType.all(repository, subject, artifactType, last ?? '', limit + 1)) as Row[];
-    return Promise.resolve(
-      page(rows.map((r) => {
+    return page(
+      rows.map((r) => {
         const d: { mediaType: string; digest: string; size: number; artifactType?: string; annotations?: Record<string, string> } = {
           mediaType: r['media_type'] as string,
           digest: r['digest'] as string,
@@ -177,56 +175,53 @@ export class SqliteMetadataStore implements MetadataStore {
         if (typeof r['artifact_type'] === 'string') d.artifactType = r['artifact_type'];
         if (typeof r['annotations'] === 'string') d.annotations = JSON.parse(r['annotations']) as Record<string, string>;
         return d;
-      }), limit),
+      }),
+      limit,
     );
   }
 
-  createUpload(id: string, repository: string, now: number): Promise<void> {
+  async createUpload(id: string, repository: string, now: number): Promise<void> {
     this.stmts.insertUpload.run(id, repository, now, now);
-    return Promise.resolve();
   }
 
-  getUpload(id: string): Promise<UploadSession | undefined> {
+  async getUpload(id: string): Promise<UploadSession | undefined> {
     const r = this.stmts.getUpload.get(id) as Row | undefined;
-    if (r === undefined) return Promise.resolve(undefined);
-    return Promise.resolve({
+    if (r === undefined) return undefined;
+    return {
       id: r['id'] as string,
       repository: r['repository'] as string,
       size: r['size'] as number,
       createdAt: r['created_at'] as number,
       updatedAt: r['updated_at'] as number,
-    });
+    };
   }
 
-  setUploadSize(id: string, size: number, now: number): Promise<void> {
+  async setUploadSize(id: string, size: number, now: number): Promise<void> {
     this.stmts.setUploadSize.run(size, now, id);
-    return Promise.resolve();
   }
 
-  deleteUpload(id: string): Promise<boolean> {
-    return Promise.resolve(this.stmts.deleteUpload.run(id).changes > 0);
+  async deleteUpload(id: string): Promise<boolean> {
+    return this.stmts.deleteUpload.run(id).changes > 0;
   }
 
-  countUploads(): Promise<number> {
-    return Promise.resolve((this.stmts.countUploads.get() as Row)['n'] as number);
+  async countUploads(): Promise<number> {
+    return (this.stmts.countUploads.get() as Row)['n'] as number;
   }
 
-  listStaleUploads(before: number, limit: number): Promise<string[]> {
+  async listStaleUploads(before: number, limit: number): Promise<string[]> {
     const rows = this.stmts.staleUploads.all(before, limit) as Row[];
-    return Promise.resolve(rows.map((r) => r['id'] as string));
+    return rows.map((r) => r['id'] as string);
   }
 
-  completeUpload(id: string, repository: string, digest: string, size: number): Promise<void> {
+  async completeUpload(id: string, repository: string, digest: string, size: number): Promise<void> {
     this.db.transaction(() => {
       this.stmts.deleteUpload.run(id);
       this.linkTx(repository, digest, size);
     })();
-    return Promise.resolve();
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.db.close();
-    return Promise.resolve();
   }
 }
 

@@ -24,7 +24,11 @@ export type DigestProblem = 'invalid' | 'unsupported';
 /** Parses a digest; returns the problem instead of throwing so callers pick the error. */
 export function parseDigest(value: string): ParsedDigest | DigestProblem {
   const m = DIGEST_RE.exec(value);
-  if (m === null) return GRAMMAR_RE.test(value) && value.length <= 256 ? 'unsupported' : 'invalid';
+  if (m === null) {
+    // A registered algorithm with a malformed encoding is invalid, not unsupported.
+    if (value.startsWith('sha256:') || value.startsWith('sha512:')) return 'invalid';
+    return GRAMMAR_RE.test(value) && value.length <= 256 ? 'unsupported' : 'invalid';
+  }
   const algorithm = m[1] as DigestAlgorithm;
   const hex = m[2] as string;
   if (hex.length !== HEX_LENGTH[algorithm]) return 'invalid';

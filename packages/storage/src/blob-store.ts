@@ -6,9 +6,11 @@ import type { Readable } from 'node:stream';
  *
  * Content lifecycle
  * 1. Ingest: `startUpload(id)` creates an empty upload. Each `append(id, offset, data)`
- *    writes a stream at `offset`, which must be the upload's current size. An append that
- *    fails (the stream errors, the client goes away, the signal aborts) leaves the upload
- *    at `offset`: no partial chunk survives.
+ *    writes a stream at `offset`, the size the caller last recorded for the upload. An
+ *    offset past the stored size is refused (UploadOffsetError); bytes stored past
+ *    `offset` (left by an append that failed or was never recorded, e.g. by a crash) are
+ *    discarded first. An append that fails (the stream errors, the client goes away, the
+ *    signal aborts) leaves the upload at `offset`: no partial chunk survives.
  * 2. Commit: `commit(id, digest)` makes the upload's bytes visible under `digest`,
  *    atomically (complete and durable, or not at all), and always ends the upload. If the
  *    digest already exists the upload is discarded and the commit still succeeds. The

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobInfo, BlobStore, ByteRange } from './blob-store.js';
-import { BlobNotFoundError, UploadNotFoundError } from './errors.js';
+import { BlobNotFoundError, UploadNotFoundError, UploadOffsetError } from './errors.js';
 import { checkDigest, checkUploadId, isUploadId } from './keys.js';
 
 /**
@@ -83,18 +83,22 @@ export class FilesystemBlobStore implements BlobStore {
       throw err;
     }
     try {
-      // Drop whatever a crashed or failed append left past the accepted size.
-      await fh.truncate(offset);
-      const out = createWriteStream('', { fd: fh.fd, start: offset, autoClose: false, highWaterMark: 256 * 1024 });
+      const size = (await fh.stat()).size;
+      if (offset > size) throw new UploadOffsetError(id, size, offset);
+      // Drop whatever a failed or unrecorded append left past the accepted size.
+      if (size > offset) await fh.truncate(offset);
+      // The stream has a descriptor of its own: destroying it must not close `fh`.
+      const out = createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: 256 * 1024 });
       try {
         await pipeline(data, out, ...(signal !== undefined ? [{ signal }] : []));
       } catch (err) {
-        await fh.truncate(offset).catch(() => undefined);
+        // pipeline settles after `out` closed, so no write of it can land after this.
+        await fh.truncate(offset);
         throw err;
       }
       return offset + out.bytesWritten;
     } finally {
-      await fh.close().catch(() => undefined);
+      await fh.close();
     }
   }
 

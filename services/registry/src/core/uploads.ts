@@ -179,7 +179,7 @@ export class UploadService {
     if (range !== undefined && size - session.size !== range.end - range.start + 1) {
       // The chunk's length disagrees with its Content-Range: undo it.
       this.hashes.delete(session.id);
-      await this.blobs.append(session.id, session.size, Readable.from([])).catch(() => undefined);
+      await this.discardTail(session);
       throw new RegistryError('RANGE_INVALID', 'chunk length does not match Content-Range', undefined, rangeHeader(session.size));
     }
     if (running !== undefined) running.offset = size;
@@ -193,7 +193,9 @@ export class UploadService {
     if (first === undefined) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required');
     const stored = await this.blobs.uploadSize(session.id);
     if (stored === undefined) throw new RegistryError('BLOB_UPLOAD_UNKNOWN');
-    if (stored !== session.size) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload data does not match its recorded size; restart the upload');
+    if (stored < session.size) throw new RegistryError('BLOB_UPLOAD_INVALID', 'upload data is shorter than its recorded size; restart the upload');
+    // A chunk cut off by a crash or a disconnect may have left bytes past the recorded size.
+    if (stored > session.size) await this.discardTail(session);
     for (const d of digests) {
       const actual = await this.digestOf(session, d.algorithm);
       if (actual !== d.hex) {
@@ -205,6 +207,12 @@ export class UploadService {
     await this.blobs.commit(session.id, first.digest);
     await this.metadata.completeUpload(session.id, session.repository, first.digest, session.size);
     return { digest: first.digest, size: session.size };
+  }
+
+  /** Cuts the upload back to its recorded size (an empty append at that offset does). */
+  private async discardTail(session: UploadSession): Promise<void> {
+    this.hashes.delete(session.id);
+    await this.blobs.append(session.id, session.size, Readable.from([]));
   }
 
   /** Hex digest of the upload's bytes: from the running hash, or by reading them again. */
