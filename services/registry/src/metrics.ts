@@ -33,7 +33,7 @@ export class Metrics {
   });
   readonly blobsCommitted = new Counter({
     name: 'berth_blobs_committed_total',
-    help: 'Blobs committed by uploads',
+    help: 'Blob uploads completed (a blob already stored is not written again)',
     registers: [this.registry],
   });
 

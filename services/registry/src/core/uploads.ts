@@ -204,9 +204,21 @@ export class UploadService {
       }
     }
     this.hashes.delete(session.id);
-    await this.blobs.commit(session.id, first.digest);
+    if (await this.alreadyStored(first.digest, session.size)) {
+      // Same digest, same bytes: keep the stored copy, drop the upload.
+      await this.blobs.cancel(session.id);
+    } else {
+      await this.blobs.commit(session.id, first.digest);
+    }
     await this.metadata.completeUpload(session.id, session.repository, first.digest, session.size);
     return { digest: first.digest, size: session.size };
+  }
+
+  /** True when the registry holds this blob already, in metadata and in the store. */
+  private async alreadyStored(digest: string, size: number): Promise<boolean> {
+    const known = await this.metadata.getAnyBlob(digest);
+    if (known === undefined || known.size !== size) return false;
+    return (await this.blobs.stat(digest))?.size === size;
   }
 
   /** Cuts the upload back to its recorded size (an empty append at that offset does). */

@@ -70,6 +70,7 @@ export const uploadStartRoutes: RouteModule<'upload-start'> = {
     } else if ((req.query as Record<string, unknown>)['digest'] !== undefined) {
       const digests = digestParams(req);
       const result = await tracked(deps, () => deps.uploads.monolithic(name, digests, req));
+      deps.metrics?.blobsCommitted.inc();
       return created(res, name, result.digest);
     }
     const session = await deps.uploads.start(name);
@@ -100,6 +101,7 @@ export const uploadRoutes: RouteModule<'upload'> = {
     const range = chunkRange(req, session);
     const body = hasBody(req) ? req : undefined;
     const result = await tracked(deps, () => deps.uploads.complete(name, session.id, digests, body, range));
+    deps.metrics?.blobsCommitted.inc();
     created(res, name, result.digest);
   },
   DELETE: async (_req, res, ep, { uploads }) => {
