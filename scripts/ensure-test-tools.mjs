@@ -18,6 +18,7 @@ const TOOLS = {
   newuidmap: 'uidmap',
   openssl: 'openssl',
   'docker-compose': 'docker-compose',
+  'docker-registry': 'docker-registry',
 };
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;

@@ -23,7 +23,8 @@ export function requestContext(logger: Logger, metrics: Metrics | undefined, log
     res.once('close', () => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       const route = (res.locals['route'] as string | undefined) ?? 'other';
-      const status = res.writableFinished ? res.statusCode : 499;
+      // Ended by us = answered in full; a client may close before 'finish' fires.
+      const status = res.writableEnded ? res.statusCode : 499;
       const bytesIn = socket.bytesRead - readAtStart;
       const bytesOut = socket.bytesWritten - writtenAtStart;
       if (metrics !== undefined) {
