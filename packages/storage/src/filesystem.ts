@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BlobInfo, BlobStore, ByteRange } from './blob-store.js';
+import { BackgroundSync } from './background-sync.js';
 import { BlobNotFoundError, UploadNotFoundError, UploadOffsetError } from './errors.js';
 import { checkDigest, checkUploadId, isUploadId } from './keys.js';
 
@@ -17,6 +18,9 @@ import { checkDigest, checkUploadId, isUploadId } from './keys.js';
  * Both trees are on the same file system, so a commit is fsync(upload) + rename +
  * fsync(directory): a blob is either complete and durable under its name or absent.
  */
+/** Uploads start writing back to disk every this many bytes (see BackgroundSync). */
+const BACKGROUND_SYNC_BYTES = 32 * 1024 * 1024;
+
 export class FilesystemBlobStore implements BlobStore {
   readonly driverName = 'filesystem';
   private readonly blobsDir: string;
@@ -63,7 +67,7 @@ export class FilesystemBlobStore implements BlobStore {
     }
     return createReadStream('', {
       fd,
-      highWaterMark: 256 * 1024,
+      highWaterMark: 1024 * 1024,
       ...(range !== undefined ? { start: range.start, end: range.end } : {}),
     });
   }
@@ -88,14 +92,17 @@ export class FilesystemBlobStore implements BlobStore {
       // Drop whatever a failed or unrecorded append left past the accepted size.
       if (size > offset) await fh.truncate(offset);
       // The stream has a descriptor of its own: destroying it must not close `fh`.
-      const out = createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: 256 * 1024 });
+      const out = createWriteStream(path, { flags: 'r+', start: offset, highWaterMark: 1024 * 1024 });
+      const syncer = new BackgroundSync(fh, BACKGROUND_SYNC_BYTES);
       try {
-        await pipeline(data, out, ...(signal !== undefined ? [{ signal }] : []));
+        await pipeline(data, syncer, out, ...(signal !== undefined ? [{ signal }] : []));
       } catch (err) {
         // pipeline settles after `out` closed, so no write of it can land after this.
+        await syncer.settled();
         await fh.truncate(offset);
         throw err;
       }
+      await syncer.settled();
       return offset + out.bytesWritten;
     } finally {
       await fh.close();

@@ -5,15 +5,18 @@ import type { Logger } from '../logger.js';
 /**
  * The one place errors become responses. A RegistryError gets its table row; a full
  * disk becomes 503; anything else is a fault of ours: logged with its stack, answered
- * as a bare UNKNOWN without details. A response already streaming is cut off.
+ * as a bare UNKNOWN without details. A response already streaming, or whose client is
+ * gone, is cut off without a word.
  */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (err: unknown, req, res, _next) => {
-    const error = toRegistryError(err, logger, res.locals['requestId']);
-    if (res.headersSent) {
+    if (res.headersSent || res.destroyed) {
+      // Too late for an error response: the body is under way, or the client is gone.
+      logger.debug('response aborted', { requestId: res.locals['requestId'], error: String(err) });
       res.destroy();
       return;
     }
+    const error = toRegistryError(err, logger, res.locals['requestId']);
     // A body we did not read would otherwise be drained; close the connection instead.
     if (!req.complete) res.setHeader('Connection', 'close');
     for (const [k, v] of Object.entries(error.headers)) res.setHeader(k, v);

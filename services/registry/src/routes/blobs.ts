@@ -47,13 +47,8 @@ async function serve(req: Request, res: Response, ep: EndpointOf<'blob'>, { meta
   } catch (err) {
     throw fromStorageError(err, digest);
   }
-  try {
-    await pipeline(stream, res);
-  } catch (err) {
-    // The client went away, or the store failed mid-stream: the status is sent already.
-    if (!res.headersSent) throw err;
-    res.destroy();
-  }
+  // A client gone or a store failing mid-stream ends here; the error handler cuts it off.
+  await pipeline(stream, res);
 }
 
 export const blobRoutes: RouteModule<'blob'> = {
