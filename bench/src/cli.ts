@@ -14,6 +14,12 @@ export interface Options {
   warmupSeconds: number;
   concurrencies: number[];
   images: string[];
+  /** before each measured run, wait up to this long for the machine to go idle; total cap */
+  quietWaitSeconds: number;
+  quietBudgetSeconds: number;
+  /** re-measure runs disturbed by other processes: per run, and in total */
+  retriesPerRun: number;
+  retriesTotal: number;
   regenLayouts: boolean;
   keepWork: boolean;
   layoutsDir: string;
@@ -27,10 +33,16 @@ const HELP = `usage: node bench/dist/src/main.js [options]
                           e.g. distribution,distribution to develop without Berth)
   --images tiny,layers100,big512   images for the skopeo section (default: all)
   --runs-small N          skopeo repetitions for tiny and 100-layer images (default 5)
-  --runs-big N            skopeo repetitions for the 512 MiB image (default 3)
-  --duration S            seconds per load run (default 6)
-  --warmup S              warm-up seconds per registry and endpoint (default 2)
+  --runs-big N            skopeo repetitions for the 512 MiB image (default 5)
+  --duration S            seconds per load run (default 10)
+  --warmup S              warm-up seconds per registry and endpoint (default 3)
   --concurrency 1,8,64    load concurrencies (default 1,8,64)
+  --quiet-wait S          before each measured run wait up to S s for other processes
+                          to leave the CPUs idle (< 0.25 cores busy) (default 15, 0 = off)
+  --quiet-budget S        total cap on that waiting (default 180; quick: 10)
+  --retries N,TOTAL       re-measure a run during which other processes used > 0.3 cores,
+                          up to N times per run and TOTAL in all, keeping the least
+                          disturbed attempt (default 2,24; quick: 1,2; 0,0 = off)
   --layouts DIR           where OCI layouts are cached (default /tmp/berth-bench-layouts)
   --regen-layouts         regenerate the cached layouts
   --keep-work             keep the registries' data dirs and logs after the run
@@ -58,11 +70,15 @@ export function parseArgs(argv: readonly string[]): Options {
     sections: ["skopeo", "http"],
     slots: ["berth", "distribution"],
     runsSmall: 5,
-    runsBig: 3,
-    loadSeconds: 6,
-    warmupSeconds: 2,
+    runsBig: 5,
+    loadSeconds: 10,
+    warmupSeconds: 3,
     concurrencies: [1, 8, 64],
     images: ["tiny", "layers100", "big512"],
+    quietWaitSeconds: 15,
+    quietBudgetSeconds: 180,
+    retriesPerRun: 2,
+    retriesTotal: 24,
     regenLayouts: false,
     keepWork: false,
     layoutsDir: "/tmp/berth-bench-layouts",
@@ -116,6 +132,19 @@ export function parseArgs(argv: readonly string[]): Options {
       case "--concurrency":
         o.concurrencies = list(value()).map((x) => positive(a, x));
         break;
+      case "--quiet-wait":
+        o.quietWaitSeconds = Number(value());
+        break;
+      case "--quiet-budget":
+        o.quietBudgetSeconds = Number(value());
+        break;
+      case "--retries": {
+        const [per, total] = list(value()).map(Number);
+        if (per === undefined || total === undefined || !(per >= 0) || !(total >= 0)) throw new Error("--retries needs N,TOTAL");
+        o.retriesPerRun = per;
+        o.retriesTotal = total;
+        break;
+      }
       case "--layouts":
         o.layoutsDir = value();
         break;
@@ -137,6 +166,12 @@ export function parseArgs(argv: readonly string[]): Options {
     if (!explicit.has("--runs-big")) o.runsBig = 1;
     if (!explicit.has("--duration")) o.loadSeconds = 1;
     if (!explicit.has("--warmup")) o.warmupSeconds = 1;
+    if (!explicit.has("--quiet-wait")) o.quietWaitSeconds = 3;
+    if (!explicit.has("--quiet-budget")) o.quietBudgetSeconds = 10;
+    if (!explicit.has("--retries")) {
+      o.retriesPerRun = 1;
+      o.retriesTotal = 2;
+    }
   }
   return o;
 }

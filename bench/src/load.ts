@@ -6,7 +6,10 @@ import { join } from "node:path";
 import { MANIFEST_MEDIA_TYPE } from "./layout.js";
 import { UPLOAD_REPO } from "./seed.js";
 import type { SeedPaths } from "./seed.js";
+import { cpus } from "node:os";
+import { cpuSeconds, reapedChildrenCpuSeconds, systemCpu } from "./rss.js";
 import { run, runOk } from "./util/proc.js";
+import type { QuietResult } from "./util/quiet.js";
 
 export type Endpoint = "manifest-get" | "blob-head" | "blob-get" | "upload";
 
@@ -50,6 +53,18 @@ export interface LoadRun {
   p50Ms: number;
   p99Ms: number;
   errors: number;
+  /** CPU seconds the server process used during the run, and as cores busy (cpu s / wall s) */
+  serverCpuSec: number;
+  serverCores: number;
+  /** cores used by the load generator, and by everything else on the machine (noise) */
+  loadgenCores: number;
+  otherCores: number;
+  quietWaitMs: number;
+  busyBefore: number;
+  /** ISO time the run started, to match server log lines */
+  at: string;
+  /** how many times it was measured (re-measured when disturbed; the least disturbed is kept) */
+  attempts?: number;
   stats: LoadStats;
   command: string;
 }
@@ -74,11 +89,12 @@ function parse(stdout: string): LoadStats {
 export async function runLoad(
   env: LoadEnv,
   endpoint: Endpoint,
-  registry: { label: string; host: string; port: number },
+  registry: { label: string; host: string; port: number; pid: number },
   paths: SeedPaths,
   concurrency: number,
   seconds: number,
   warmup: boolean,
+  quiet: QuietResult,
 ): Promise<LoadRun> {
   const threads = Math.min(2, concurrency);
   const lua = join(env.benchDir, "lua");
@@ -98,12 +114,24 @@ export async function runLoad(
       args.push("-s", join(lua, "upload.lua"), `http://${registry.host}/v2/`);
     }
   }
+  const at = new Date().toISOString();
+  const cpu0 = cpuSeconds(registry.pid);
+  const sys0 = systemCpu();
+  const gen0 = reapedChildrenCpuSeconds();
+  const self0 = process.cpuUsage();
   const r = await run(cmd, args, {
     env: { ...process.env, BENCH_LUA_DIR: lua, BENCH_UPLOAD_DIR: env.uploadDir, BENCH_UPLOAD_REPO: UPLOAD_REPO },
     timeoutMs: (seconds + 60) * 1000,
   });
   if (r.code !== 0) throw new Error(`${cmd} failed (${r.code ?? r.signal}): ${r.stderr.slice(-1000)} ${r.stdout.slice(-1000)}`);
   const stats = parse(r.stdout);
+  const serverCpuSec = cpuSeconds(registry.pid) - cpu0;
+  const sys1 = systemCpu();
+  const genSec = reapedChildrenCpuSeconds() - gen0;
+  const self = process.cpuUsage(self0);
+  const wall = sys1.total - sys0.total > 0 ? (sys1.total - sys0.total) / cpus().length : stats.duration_us / 1e6;
+  const machineSec = sys1.busy - sys0.busy;
+  const otherSec = machineSec - serverCpuSec - genSec - (self.user + self.system) / 1e6;
   const secs = stats.duration_us / 1e6;
   const ops = endpoint === "upload" ? (stats.uploads_created ?? 0) : stats.requests;
   const errors =
@@ -120,6 +148,13 @@ export async function runLoad(
     p50Ms: stats.p50_us / 1000,
     p99Ms: stats.p99_us / 1000,
     errors,
+    serverCpuSec,
+    serverCores: secs > 0 ? serverCpuSec / secs : 0,
+    loadgenCores: genSec / wall,
+    otherCores: Math.max(0, otherSec / wall),
+    quietWaitMs: quiet.waitedMs,
+    busyBefore: quiet.busyCores,
+    at,
     stats,
     command: `${cmd} ${args.join(" ")}`,
   };

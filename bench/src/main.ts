@@ -1,7 +1,7 @@
 // Berth vs CNCF Distribution benchmark. See bench/README.md.
 //   node bench/dist/src/main.js [--quick] [--only skopeo,http] [--slots berth,distribution]
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, release } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,14 +13,18 @@ import { runHttpPhase } from "./phase-http.js";
 import type { HttpPhase } from "./phase-http.js";
 import { runSkopeoPhase } from "./phase-skopeo.js";
 import type { SkopeoPhase } from "./phase-skopeo.js";
-import { BERTH_MAIN, berthAvailable, DISTRIBUTION_BIN, startRegistry, stopRegistry } from "./registries.js";
+import { BERTH_MAIN, berthAvailable, DISTRIBUTION_BIN, startRegistry, stopRegistry, tail } from "./registries.js";
 import type { Registry } from "./registries.js";
 import { renderTable, summary } from "./report.js";
 import type { Row } from "./report.js";
 import { makeSeedContent, probeMonolithicPost, seedRegistry, writeUploadBodies } from "./seed.js";
 import type { SeedPaths } from "./seed.js";
+import { summarizeLog } from "./serverlog.js";
+import type { TimedRun } from "./serverlog.js";
 import { Skopeo, skopeoVersion } from "./skopeo.js";
 import { killAllSync, run } from "./util/proc.js";
+import { QuietGate } from "./util/quiet.js";
+import { RetryBudget } from "./util/retry.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const benchDir = resolve(here, "..", "..");
@@ -73,6 +77,7 @@ async function main(): Promise<number> {
   }
 
   const workDir = await mkdtemp("/tmp/berth-bench-");
+  await chmod(workDir, 0o755); // skopeo runs as nobody and must reach its dirs
   log(`work dir ${workDir}`);
   const regs: Registry[] = [];
   try {
@@ -103,6 +108,8 @@ async function main(): Promise<number> {
     for (const r of regs) log(`${r.label}: pid ${r.pid} on ${r.host}, data ${r.dataDir}`);
 
     const anomalies: string[] = [];
+    const gate = new QuietGate(opts.quietWaitSeconds * 1000, opts.quietBudgetSeconds * 1000);
+    const retries = new RetryBudget(opts.retriesPerRun, opts.retriesTotal);
     const seedPaths = new Map<string, SeedPaths>();
     const content = makeSeedContent();
     const monolithic: Record<string, { supported: boolean; detail: string }> = {};
@@ -122,7 +129,7 @@ async function main(): Promise<number> {
     if (doSkopeo) {
       const skopeo = new Skopeo(join(workDir, "skopeo"));
       await skopeo.init();
-      skopeoPhase = await runSkopeoPhase([A, B], layouts, skopeo, opts.runsSmall, opts.runsBig);
+      skopeoPhase = await runSkopeoPhase([A, B], layouts, skopeo, opts.runsSmall, opts.runsBig, gate, retries);
       anomalies.push(...skopeoPhase.anomalies);
     }
     let httpPhase: HttpPhase | undefined;
@@ -135,12 +142,33 @@ async function main(): Promise<number> {
         opts.concurrencies,
         opts.loadSeconds,
         opts.warmupSeconds,
+        gate,
+        retries,
       );
       anomalies.push(...httpPhase.anomalies);
     }
 
     const dataKiB: Record<string, number> = {};
+    const serverLogs: Record<string, string> = {};
+    const timed: TimedRun[] = [
+      ...(httpPhase?.attempts ?? []).map((r) => ({
+        label: `${r.warmup ? "warm-up " : ""}${r.endpoint} c=${r.concurrency} against ${r.registry}`,
+        start: Date.parse(r.at),
+        end: Date.parse(r.at) + r.seconds * 1000,
+      })),
+      ...(skopeoPhase?.attempts ?? []).map((r) => ({
+        label: `skopeo ${r.op} ${r.image} against ${r.registry}`,
+        start: Date.parse(r.at ?? ""),
+        end: Date.parse(r.at ?? "") + r.seconds * 1000,
+      })),
+    ];
     for (const r of regs) {
+      serverLogs[r.label] = await tail(r.logFile, 5_000);
+      // Distribution logs every 404 (e.g. skopeo's HEAD before an upload) at level error; only Berth's log is checked
+      if (r.kind === "berth") {
+        const full = await tail(r.logFile, 10_000_000);
+        if (full !== "(no log)") anomalies.push(...summarizeLog(full, timed).map((l) => `${r.label}: ${l}`));
+      }
       dataKiB[r.label] = await duKiB(r.dataDir);
       if (r.child.exitCode !== null || r.child.signalCode !== null) {
         anomalies.push(`${r.label}: server exited during the run (${r.child.exitCode ?? r.child.signalCode}); see ${r.logFile}`);
@@ -165,9 +193,12 @@ async function main(): Promise<number> {
       rows,
       summary: summary(rows),
       anomalies,
-      skopeo: skopeoPhase ? { runs: skopeoPhase.runs, peakRss: skopeoPhase.peakRss } : undefined,
-      http: httpPhase ? { runs: httpPhase.runs, rssAfterKiB: httpPhase.rssAfterKiB } : undefined,
+      skopeo: skopeoPhase ? { runs: skopeoPhase.runs, peakRss: skopeoPhase.peakRss, allAttempts: skopeoPhase.attempts } : undefined,
+      http: httpPhase ? { runs: httpPhase.runs, rssAfterKiB: httpPhase.rssAfterKiB, allAttempts: httpPhase.attempts } : undefined,
+      quietGateWaitedMs: gate.spent,
+      reRuns: retries.spent,
       dataDirKiB: dataKiB,
+      serverLogs,
     };
     await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
     const md = out.replace(/\.json$/, ".md");

@@ -8,9 +8,14 @@ import { makeRow } from "./report.js";
 import type { Row } from "./report.js";
 import { readMem } from "./rss.js";
 import type { SeedPaths } from "./seed.js";
+import { NOISY_CORES } from "./util/quiet.js";
+import type { QuietGate } from "./util/quiet.js";
+import type { RetryBudget } from "./util/retry.js";
 
 export interface HttpPhase {
   runs: LoadRun[];
+  /** every measurement including re-runs that were discarded as more disturbed */
+  attempts: LoadRun[];
   rows: Row[];
   rssAfterKiB: Record<string, number>;
   anomalies: string[];
@@ -27,8 +32,11 @@ export async function runHttpPhase(
   concurrencies: readonly number[],
   seconds: number,
   warmupSeconds: number,
+  gate: QuietGate,
+  retries: RetryBudget,
 ): Promise<HttpPhase> {
   const runs: LoadRun[] = [];
+  const attempts: LoadRun[] = [];
   const rows: Row[] = [];
   const anomalies: string[] = [];
   const [A, B] = regs;
@@ -37,12 +45,19 @@ export async function runHttpPhase(
   const one = async (ep: (typeof ENDPOINTS)[number], reg: Registry, c: number, secs: number, warm: boolean): Promise<LoadRun> => {
     const p = paths.get(reg.label);
     if (p === undefined) throw new Error(`no seed paths for ${reg.label}`);
-    const r = await runLoad(env, ep.id, reg, p, c, secs, warm);
+    const attempt = async (k: number): Promise<LoadRun> => {
+      const q = warm ? { waitedMs: 0, busyCores: Number.NaN, quiet: true } : await gate.before();
+      const x = await runLoad(env, ep.id, reg, p, c, secs, warm, q);
+      attempts.push(x);
+      log(
+        `${warm ? "warm-up " : ""}${k > 0 ? `(re-run ${k}) ` : ""}${ep.id} c=${c} ${reg.label}: ${x.opsPerSec.toFixed(0)}/s p50 ${x.p50Ms.toFixed(3)} ms ` +
+          `p99 ${x.p99Ms.toFixed(3)} ms, server ${x.serverCores.toFixed(2)} cores, loadgen ${x.loadgenCores.toFixed(2)}, other ${x.otherCores.toFixed(2)}` +
+          (x.errors > 0 ? ` ERRORS ${x.errors}` : ""),
+      );
+      return x;
+    };
+    const r = warm ? await attempt(0) : await retries.measure(attempt);
     runs.push(r);
-    log(
-      `${warm ? "warm-up " : ""}${ep.id} c=${c} ${reg.label}: ${r.opsPerSec.toFixed(0)}/s p50 ${r.p50Ms.toFixed(3)} ms p99 ${r.p99Ms.toFixed(3)} ms` +
-        (r.errors > 0 ? ` ERRORS ${r.errors}` : ""),
-    );
     if (r.errors > 0) {
       const s = r.stats;
       anomalies.push(
@@ -65,9 +80,11 @@ export async function runHttpPhase(
       const rb = got.get(B.label);
       if (ra === undefined || rb === undefined) continue;
       const unit = ep.id === "upload" ? "uploads/s" : "req/s";
+      const noisy = [ra, rb].filter((r) => r.otherCores > NOISY_CORES).length;
+      const dist = noisy > 0 ? { disturbed: `${noisy}/2 runs disturbed` } : {};
       const tight = (ep.id === "manifest-get" || ep.id === "blob-head") && c === 64;
-      rows.push(makeRow("http", `${ep.label} c=${c} throughput`, unit, ra.opsPerSec, rb.opsPerSec, true, tight ? 1.5 : 1.0));
-      const per = ep.id === "upload" ? { note: "per request" } : {};
+      rows.push(makeRow("http", `${ep.label} c=${c} throughput`, unit, ra.opsPerSec, rb.opsPerSec, true, tight ? 1.5 : 1.0, dist));
+      const per = ep.id === "upload" ? { note: "per request", ...dist } : dist;
       rows.push(makeRow("http", `${ep.label} c=${c} latency p50`, "ms", ra.p50Ms, rb.p50Ms, false, 1.0, per));
       rows.push(makeRow("http", `${ep.label} c=${c} latency p99`, "ms", ra.p99Ms, rb.p99Ms, false, 1.0, per));
     }
@@ -78,5 +95,5 @@ export async function runHttpPhase(
   const a = rssAfterKiB[A.label];
   const b = rssAfterKiB[B.label];
   if (a !== undefined && b !== undefined) rows.push(makeRow("memory", "RSS after the load runs (VmRSS)", "MiB", a / 1024, b / 1024, false, 1.0));
-  return { runs, rows, rssAfterKiB, anomalies };
+  return { runs, attempts, rows, rssAfterKiB, anomalies };
 }

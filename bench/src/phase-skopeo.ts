@@ -6,10 +6,14 @@ import type { Layout } from "./layout.js";
 import type { Registry } from "./registries.js";
 import { makeRow } from "./report.js";
 import type { Row } from "./report.js";
-import { readMem, resetPeak, RssSampler } from "./rss.js";
+import { cpus } from "node:os";
+import { cpuSeconds, cpuSplit, readMem, reapedChildrenCpuSeconds, resetPeak, RssSampler, systemCpu } from "./rss.js";
 import type { Skopeo, SkopeoRun } from "./skopeo.js";
 import { describe, header, http } from "./util/net.js";
 import { run } from "./util/proc.js";
+import { NOISY_CORES } from "./util/quiet.js";
+import type { QuietGate } from "./util/quiet.js";
+import type { RetryBudget } from "./util/retry.js";
 import { median } from "./util/stats.js";
 
 export interface PeakRss {
@@ -26,6 +30,8 @@ export interface PeakRss {
 
 export interface SkopeoPhase {
   runs: SkopeoRun[];
+  /** every measurement including re-runs that were discarded as more disturbed */
+  attempts: SkopeoRun[];
   rows: Row[];
   peakRss: PeakRss[];
   anomalies: string[];
@@ -54,8 +60,11 @@ export async function runSkopeoPhase(
   skopeo: Skopeo,
   runsSmall: number,
   runsBig: number,
+  gate: QuietGate,
+  retries: RetryBudget,
 ): Promise<SkopeoPhase> {
   const all: SkopeoRun[] = [];
+  const attempts: SkopeoRun[] = [];
   const rows: Row[] = [];
   const peakRss: PeakRss[] = [];
   const anomalies: string[] = [];
@@ -68,23 +77,54 @@ export async function runSkopeoPhase(
     const samplers = big ? regs.map((r) => new RssSampler(r.pid)) : [];
     const resets = big ? regs.map((r) => resetPeak(r.pid)) : [];
     for (const s of samplers) s.start();
+    const firstRepo = new Map<string, string>();
 
     for (const op of ["push", "pull"] as const) {
       for (let i = 0; i < n; i++) {
         const order = i % 2 === 0 ? [A, B] : [B, A];
         for (const reg of order) {
-          const repo = op === "push" ? `bench/${id}-${i}` : `bench/${id}-0`;
-          const r = op === "push" ? await skopeo.push(layout, reg.host, reg.label, repo) : await skopeo.pull(layout, reg.host, reg.label, repo);
+          const measureOnce = async (attempt: number): Promise<SkopeoRun> => {
+            // every push attempt goes to a repo never used before, so nothing is skipped
+            const repo = op === "push" ? `bench/${id}-${i}${attempt > 0 ? `-retry${attempt}` : ""}` : (firstRepo.get(reg.label) ?? "");
+            const q = await gate.before();
+            const at = new Date().toISOString();
+            const cpu0 = cpuSeconds(reg.pid);
+            const split0 = cpuSplit(reg.pid);
+            const sys0 = systemCpu();
+            const gen0 = reapedChildrenCpuSeconds();
+            const self0 = process.cpuUsage();
+            const r = op === "push" ? await skopeo.push(layout, reg.host, reg.label, repo) : await skopeo.pull(layout, reg.host, reg.label, repo);
+            r.serverCpuSec = cpuSeconds(reg.pid) - cpu0;
+            const split1 = cpuSplit(reg.pid);
+            r.serverUserSec = split1.user - split0.user;
+            r.serverSysSec = split1.sys - split0.sys;
+            const sys1 = systemCpu();
+            const self = process.cpuUsage(self0);
+            r.skopeoCpuSec = reapedChildrenCpuSeconds() - gen0;
+            const wall = (sys1.total - sys0.total) / cpus().length;
+            const other = sys1.busy - sys0.busy - r.serverCpuSec - r.skopeoCpuSec - (self.user + self.system) / 1e6;
+            r.otherCores = wall > 0 ? Math.max(0, other / wall) : 0;
+            r.quietWaitMs = q.waitedMs;
+            r.busyBefore = q.busyCores;
+            r.at = at;
+            attempts.push(r);
+            log(
+              `${op} ${id} #${i + 1}/${n}${attempt > 0 ? ` (re-run ${attempt})` : ""} ${reg.label}: ${r.ok ? `${r.seconds.toFixed(3)} s` : "FAILED"}, ` +
+                `server cpu ${r.serverCpuSec.toFixed(2)} s, skopeo cpu ${r.skopeoCpuSec.toFixed(2)} s, other ${r.otherCores.toFixed(2)} cores`,
+            );
+            if (op === "push" && r.ok) {
+              if (!firstRepo.has(reg.label)) firstRepo.set(reg.label, repo);
+              const bad = await checkTag(reg, repo, layout);
+              if (bad !== undefined) anomalies.push(bad);
+            }
+            // flush dirty pages (untimed) so one run's writeback does not land in the next
+            await run("sync", []);
+            return r;
+          };
+          const r = await retries.measure(measureOnce);
           all.push(r);
-          log(`${op} ${id} #${i + 1}/${n} ${reg.label}: ${r.ok ? `${r.seconds.toFixed(3)} s` : "FAILED"}`);
-          if (!r.ok) anomalies.push(`${reg.label}: skopeo ${op} ${id} to ${repo} failed: ${r.error ?? ""}`);
+          if (!r.ok) anomalies.push(`${reg.label}: skopeo ${op} ${id} to ${r.repo} failed: ${r.error ?? ""}`);
           if (r.skipped > 0) anomalies.push(`${reg.label}: skopeo ${op} ${id} skipped ${r.skipped} blob(s) as already present`);
-          if (op === "push" && r.ok) {
-            const bad = await checkTag(reg, repo, layout);
-            if (bad !== undefined) anomalies.push(bad);
-          }
-          // flush dirty pages (untimed) so one run's writeback does not land in the next
-          await run("sync", []);
         }
       }
       if (big && op === "push") {
@@ -101,11 +141,13 @@ export async function runSkopeoPhase(
           });
         });
       }
-      const med = (label: string): number =>
-        median(all.filter((r) => r.image === id && r.op === op && r.registry === label && r.ok).map((r) => r.seconds));
+      const these = all.filter((r) => r.image === id && r.op === op);
+      const med = (label: string): number => median(these.filter((r) => r.registry === label && r.ok).map((r) => r.seconds));
+      const noisy = these.filter((r) => (r.otherCores ?? 0) > NOISY_CORES).length;
       rows.push(
         makeRow("skopeo", `skopeo ${op} ${layout.spec.label}`, "s", med(A.label), med(B.label), false, big ? 1.2 : 1.0, {
           note: `median of ${n}`,
+          ...(noisy > 0 ? { disturbed: `${noisy}/${these.length} runs disturbed` } : {}),
         }),
       );
     }
@@ -124,5 +166,5 @@ export async function runSkopeoPhase(
       );
     }
   }
-  return { runs: all, rows, peakRss, anomalies };
+  return { runs: all, attempts, rows, peakRss, anomalies };
 }

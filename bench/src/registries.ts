@@ -117,6 +117,10 @@ export async function startRegistry(kind: RegistryKind, label: string, workDir: 
   const reg: Registry = { label, kind, host, port, pid: child.pid, dataDir, logFile, child };
   try {
     await waitReady(reg, 30_000);
+    // the PID we measure must be the server itself, not a wrapper
+    const cmdline = (await readFile(`/proc/${reg.pid}/cmdline`, "utf8")).split("\0").join(" ");
+    const expected = kind === "berth" ? BERTH_MAIN : DISTRIBUTION_BIN;
+    if (!cmdline.includes(expected)) throw new Error(`pid ${reg.pid} runs "${cmdline}", not ${expected}`);
   } catch (e) {
     await stopChild(child);
     throw e;

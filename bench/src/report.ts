@@ -16,6 +16,8 @@ export interface Row {
   maxA?: number;
   pass: boolean;
   note?: string;
+  /** e.g. "2/5 runs disturbed": other processes used the CPU during the runs behind this row */
+  disturbed?: string;
 }
 
 export function makeRow(
@@ -26,7 +28,7 @@ export function makeRow(
   b: number,
   higherIsBetter: boolean,
   minRatio: number,
-  extra: { maxA?: number; note?: string } = {},
+  extra: { maxA?: number; note?: string; disturbed?: string } = {},
 ): Row {
   const ratio = higherIsBetter ? a / b : b / a;
   let pass = Number.isFinite(ratio) && ratio >= minRatio;
@@ -34,6 +36,7 @@ export function makeRow(
   const row: Row = { section, metric, unit, a, b, higherIsBetter, ratio, minRatio, pass };
   if (extra.maxA !== undefined) row.maxA = extra.maxA;
   if (extra.note !== undefined) row.note = extra.note;
+  if (extra.disturbed !== undefined) row.disturbed = extra.disturbed;
   return row;
 }
 
@@ -63,7 +66,8 @@ export function renderTable(rows: readonly Row[], labelA: string, labelB: string
     let target = `≥ ${r.minRatio.toFixed(1)}×`;
     if (r.maxA !== undefined) target = r.minRatio > 0 ? `${target} and ${labelA} < ${r.maxA} ${r.unit}` : `${labelA} < ${r.maxA} ${r.unit}`;
     const ratio = Number.isFinite(r.ratio) ? `${r.ratio.toFixed(2)}×` : "n/a";
-    const metric = r.note !== undefined ? `${r.metric} (${r.note})` : r.metric;
+    let metric = r.note !== undefined ? `${r.metric} (${r.note})` : r.metric;
+    if (r.disturbed !== undefined) metric += ` ⚠ ${r.disturbed}`;
     lines.push(`| ${metric} | ${fmt(r.a, r.unit)} | ${fmt(r.b, r.unit)} | ${ratio} | ${target} | ${r.pass ? "PASS" : "**FAIL**"} |`);
   }
   return lines.join("\n");
@@ -71,7 +75,14 @@ export function renderTable(rows: readonly Row[], labelA: string, labelB: string
 
 export function summary(rows: readonly Row[]): string {
   const failed = rows.filter((r) => !r.pass);
-  return failed.length === 0
-    ? `All ${rows.length} rows PASS.`
-    : `${failed.length} of ${rows.length} rows FAIL: ${failed.map((r) => r.metric).join("; ")}`;
+  const disturbed = rows.filter((r) => r.disturbed !== undefined).length;
+  const noise =
+    disturbed > 0
+      ? ` ${disturbed} rows are marked ⚠: during some of their runs other processes on the machine used > 0.3 cores (see otherCores in the JSON).`
+      : "";
+  return (
+    (failed.length === 0
+      ? `All ${rows.length} rows PASS.`
+      : `${failed.length} of ${rows.length} rows FAIL: ${failed.map((r) => r.metric).join("; ")}.`) + noise
+  );
 }

@@ -102,3 +102,42 @@ export class RssSampler {
     return { peakMainKiB: this.peakMain, peakTreeKiB: this.peakTree, samples: this.samples, childPids: [...this.childPids] };
   }
 }
+
+/** utime + stime of the process (all its threads), in seconds (assumes CLK_TCK = 100, as on Linux x86-64/arm64). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // after "pid (comm) ": state=0 ppid=1 ... utime=11 stime=12
+    return (Number(rest[11]) + Number(rest[12])) / 100;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Busy and total CPU time of the whole machine from /proc/stat, in seconds (CLK_TCK = 100). */
+export function systemCpu(): { busy: number; total: number } {
+  const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  const total = v.reduce((a, b) => a + b, 0);
+  const idle = (v[3] ?? 0) + (v[4] ?? 0); // idle + iowait
+  return { busy: (total - idle) / 100, total: total / 100 };
+}
+
+/** CPU seconds of this process's waited-for children (cutime + cstime), e.g. a finished wrk. */
+export function reapedChildrenCpuSeconds(): number {
+  const stat = readFileSync("/proc/self/stat", "utf8");
+  const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(rest[13]) + Number(rest[14])) / 100;
+}
+
+/** utime and stime of the process separately, in seconds. */
+export function cpuSplit(pid: number): { user: number; sys: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return { user: Number(rest[11]) / 100, sys: Number(rest[12]) / 100 };
+  } catch {
+    return { user: Number.NaN, sys: Number.NaN };
+  }
+}

@@ -25,6 +25,20 @@ export interface SkopeoRun {
   registry: string;
   repo: string;
   seconds: number;
+  /** CPU seconds used by the registry process during the copy */
+  serverCpuSec?: number;
+  serverUserSec?: number;
+  serverSysSec?: number;
+  /** CPU seconds used by skopeo itself, and cores used by everything else on the machine (noise) */
+  skopeoCpuSec?: number;
+  otherCores?: number;
+  /** quiet gate before the run: ms waited and cores busy in the last probe */
+  quietWaitMs?: number;
+  busyBefore?: number;
+  /** ISO time the run started */
+  at?: string;
+  /** how many times it was measured (re-measured when disturbed; the least disturbed is kept) */
+  attempts?: number;
   ok: boolean;
   /** blobs skopeo reported as skipped/already present (should be 0) */
   skipped: number;
