@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 /**
  * The blob store: bytes by digest, nothing else. Repositories, tags and links live in
@@ -34,6 +34,12 @@ export interface BlobReader {
   stat(digest: string): Promise<BlobInfo | undefined>;
   /** Streams a committed blob or a range of it; throws BlobNotFoundError. */
   read(digest: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Writes a committed blob, or a range of it, into `dest` without ending it, resolving
+   * once `dest` accepted every byte. Throws BlobNotFoundError before writing anything.
+   * Drivers implement it to serve with less copying and allocation than `read`.
+   */
+  writeTo(digest: string, range: ByteRange | undefined, size: number, dest: Writable): Promise<void>;
 }
 
 export interface BlobIngester {

@@ -1,4 +1,3 @@
-import { pipeline } from 'node:stream/promises';
 import type { Request, Response } from 'express';
 import { RegistryError } from '@berth/oci';
 import { fromStorageError } from '../core/storage-errors.js';
@@ -41,14 +40,14 @@ async function serve(req: Request, res: Response, ep: EndpointOf<'blob'>, { meta
     res.end();
     return;
   }
-  let stream;
+  // Before the first byte a missing blob is still a 404; after it, a failure (or a
+  // client gone) reaches the error handler, which cuts the response off.
   try {
-    stream = await blobs.read(digest, range);
+    await blobs.writeTo(digest, range, info.size, res);
   } catch (err) {
     throw fromStorageError(err, digest);
   }
-  // A client gone or a store failing mid-stream ends here; the error handler cuts it off.
-  await pipeline(stream, res);
+  res.end();
 }
 
 export const blobRoutes: RouteModule<'blob'> = {
