@@ -16,7 +16,7 @@ function readAt(fd: number, buf: Buffer, length: number, position: number): Prom
  */
 export async function sendFile(fd: number, start: number, end: number, dest: Writable): Promise<void> {
   const bufs: [Buffer, Buffer] = [POOL.take(), POOL.take()];
-  const pending: [Promise<void> | undefined, Promise<void> | undefined] = [undefined, undefined];
+  const pending: [Promise<void>, Promise<void>] = [Promise.resolve(), Promise.resolve()];
   let failed = false;
   try {
     let pos = start;
