@@ -1,15 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
 import { SqliteMetadataStore } from '@berth/metadata';
 import { FilesystemBlobStore } from '@berth/storage';
 import { createApp } from './app.js';
 import { dataPaths, parseListenAddress, type Config } from './config/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 
 export interface RunningRegistry {
   readonly server: Server;
