@@ -81,6 +81,8 @@ describe('start-up', () => {
     assert.equal(res.header('docker-distribution-api-version'), 'registry/2.0');
     // SIGTERM to the whole npm process group: the registry shuts down cleanly.
     const exit = await reg.proc.stop();
+    // npm may exit before its child has written its last line: give the child a moment.
+    for (let i = 0; i < 50 && !reg.proc.stdout.includes('"msg":"stopped"'); i++) await new Promise((r) => setTimeout(r, 100));
     assert.ok(reg.proc.stdout.includes('"msg":"stopped"'), `registry stopped cleanly:\n${reg.proc.stdout}`);
     assert.notEqual(exit.signal, 'SIGKILL');
   });
