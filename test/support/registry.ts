@@ -80,6 +80,10 @@ function launch(kind: RegistryKind, dir: string, port: number, logFile: string, 
   return startDaemon('/usr/bin/docker-registry', ['serve', config], { logFile, env });
 }
 
+function extraEnvHasAuth(env: Readonly<Record<string, string>> | undefined): boolean {
+  return env?.['BERTH_AUTH_MODE'] !== undefined && env['BERTH_AUTH_MODE'] !== 'none';
+}
+
 export interface RegistryOptions {
   readonly kind?: RegistryKind;
   /** Extra BERTH_* settings for Berth (e.g. BERTH_LIMITS_PAGESIZE); Distribution ignores them. */
@@ -102,7 +106,9 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
         `${kind} registry on 127.0.0.1:${port}`,
         async () => {
           if (kind === 'berth' && (await httpGet(`${base}/healthz`)).status !== 200) return false;
-          return (await httpGet(`${base}/v2/`)).status === 200;
+          // 401: the registry asks for credentials (auth.mode htpasswd or token)
+          const status = (await httpGet(`${base}/v2/`)).status;
+          return status === 200 || (status === 401 && extraEnvHasAuth(options.berthEnv));
         },
         started,
         20_000,

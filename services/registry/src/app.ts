@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import type { MetadataStore } from '@berth/metadata';
 import { RegistryError } from '@berth/oci';
 import type { BlobStore } from '@berth/storage';
+import { createAuth, type Auth } from './auth/index.js';
 import type { Config } from './config/index.js';
 import { ManifestService } from './core/manifests.js';
 import { UploadService } from './core/uploads.js';
@@ -18,6 +19,8 @@ export interface AppDeps {
   readonly logger: Logger;
   /** Omit to serve no /metrics. */
   readonly metrics?: Metrics;
+  /** Omit to build it from config.auth (which reads the htpasswd file and keys). */
+  readonly auth?: Auth;
 }
 
 export interface RegistryApp {
@@ -27,9 +30,10 @@ export interface RegistryApp {
   draining: boolean;
 }
 
-/** Builds the express app from its dependencies; no I/O, no listening. */
+/** Builds the express app from its dependencies; no listening, no I/O but reading auth files. */
 export function createApp(deps: AppDeps): RegistryApp {
   const { config, blobs, metadata, logger, metrics } = deps;
+  const auth = deps.auth ?? createAuth(config, logger);
   const uploads = new UploadService(blobs, metadata, {
     maxBlobSize: config.limits.blobsize,
     maxSessions: config.uploads.maxsessions,
@@ -60,10 +64,22 @@ export function createApp(deps: AppDeps): RegistryApp {
       }, next);
     });
   }
+  const token = auth?.token;
+  if (token !== undefined) {
+    app.get('/auth/token', (req, res, next) => {
+      res.locals['route'] = 'token';
+      token.get(req, res).catch(next);
+    });
+    app.post('/auth/token', express.urlencoded({ extended: false, limit: '16kb' }), (req, res, next) => {
+      res.locals['route'] = 'token';
+      token.post(req, res).catch(next);
+    });
+  }
   const v2 = dispatchV2({ config, blobs, metadata, uploads, manifests, metrics });
   app.use((req, res, next) => {
-    if (req.path === '/v2' || req.path.startsWith('/v2/')) v2(req, res, next);
-    else next(new RegistryError('ROUTE_UNKNOWN'));
+    if (req.path !== '/v2' && !req.path.startsWith('/v2/')) next(new RegistryError('ROUTE_UNKNOWN'));
+    else if (auth === undefined) v2(req, res, next);
+    else auth.guard(req, res, (err?: unknown) => (err !== undefined ? next(err) : v2(req, res, next)));
   });
   app.use(errorHandler(logger));
   return state;

@@ -45,6 +45,10 @@ async function main(argv: string[]): Promise<number> {
   try {
     running = await startRegistry(config, logger);
   } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const line of err.problems) process.stderr.write(`berth-registry: config: ${line}\n`);
+      return 1;
+    }
     process.stderr.write(`berth-registry: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }

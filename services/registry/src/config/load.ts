@@ -68,7 +68,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
         continue;
       }
       const parsed = spec.parse(raw);
-      if (parsed === undefined) problems.push(`${section}.${key}: expected ${spec.expect}, got ${JSON.stringify(raw)}${origin}`);
+      if (parsed === undefined) problems.push(`${section}.${key}: ${spec.explain?.(raw) ?? `expected ${spec.expect}, got ${JSON.stringify(raw)}`}${origin}`);
       else values[key] = parsed;
     }
     out[section] = values;
@@ -77,6 +77,10 @@ export function loadConfig(options: LoadOptions = {}): Config {
   const config = out as unknown as Config;
   const tls = [config.http.tlscert, config.http.tlskey].filter((v) => v !== '').length;
   if (tls === 1) throw new ConfigError(['http.tlscert and http.tlskey must be set together']);
+  if (config.auth.mode === 'htpasswd' && config.auth.htpasswd === '') throw new ConfigError(['auth.htpasswd: required when auth.mode is htpasswd']);
+  if (config.auth.mode === 'token' && !config.auth.tokenserver && config.auth.publickeys === '' && config.auth.jwks === '') {
+    throw new ConfigError(['auth.publickeys or auth.jwks: required when auth.mode is token and auth.tokenserver is false']);
+  }
   return config;
 }
 

@@ -1,3 +1,4 @@
+import { NO_RULES, parseRules, type RulesConfig } from '../auth/rules-config.js';
 import { parseBool, parseDuration, parseInteger, parseListenAddress, parseSize } from './parse.js';
 
 /**
@@ -10,6 +11,8 @@ export interface KeySpec<T> {
   readonly expect: string;
   readonly default: T;
   readonly doc: string;
+  /** The problem with a value `parse` refused, when `expected ...` would not say it. */
+  readonly explain?: (v: unknown) => string;
 }
 
 const str = (def: string, doc: string): KeySpec<string> => ({
@@ -47,6 +50,20 @@ const address = (def: string, doc: string): KeySpec<string> => ({
   parse: (v) => (parseListenAddress(v) !== undefined ? (v as string).trim() : undefined),
   expect: 'host:port, e.g. 0.0.0.0:5000',
   default: def,
+  doc,
+});
+
+const rules = (doc: string): KeySpec<RulesConfig> => ({
+  parse: (v) => {
+    const r = parseRules(v);
+    return typeof r === 'string' ? undefined : r;
+  },
+  expect: 'a mapping with groups and access',
+  explain: (v) => {
+    const r = parseRules(v);
+    return typeof r === 'string' ? r : '';
+  },
+  default: NO_RULES,
   doc,
 });
 
@@ -88,6 +105,22 @@ export const SCHEMA = {
   },
   metrics: {
     enabled: bool(true, 'serve Prometheus metrics at /metrics'),
+  },
+  auth: {
+    mode: oneOf(['none', 'htpasswd', 'token'] as const, 'none', 'none, htpasswd (HTTP Basic) or token (Docker token authentication)'),
+    htpasswd: str('', 'Apache htpasswd file with bcrypt hashes (htpasswd -B)'),
+    rules: rules('groups and access rules: who may pull, push, delete which repositories'),
+    realm: str('', 'Basic realm, or the token endpoint URL sent in Bearer challenges (default <this registry>/auth/token)'),
+    service: str('berth-registry', 'token mode: the service name, the audience of tokens'),
+    issuer: str('berth', 'token mode: the issuer tokens must name'),
+    tokenserver: bool(true, 'token mode: serve the built-in token endpoint at /auth/token'),
+    tokenkey: str('', 'signing key of the built-in token server, PEM (default <data.dir>/auth/token-key.pem, created on first start)'),
+    tokenalg: oneOf(['ES256', 'RS256'] as const, 'ES256', 'signature algorithm of the built-in token server'),
+    tokenexpiry: duration('5m', 'lifetime of issued tokens'),
+    publickeys: str('', 'PEM file of public keys or certificates of an external token issuer'),
+    jwks: str('', 'JWKS file or http(s) URL with the keys of an external token issuer'),
+    maxfailures: int(5, 1, 1_000_000, 'failed logins per user or client address before they are slowed down'),
+    lockout: duration('5m', 'longest wait imposed after repeated failed logins'),
   },
 } as const;
 

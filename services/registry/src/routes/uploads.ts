@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { RegistryError, isValidRepositoryName, parseDigest, type ParsedDigest } from '@berth/oci';
 import type { UploadSession } from '@berth/metadata';
+import { mountDenied } from '../auth/locals.js';
 import { rangeHeader, type ChunkRange } from '../core/uploads.js';
 import { checkDigest, checkName, queryString } from '../core/validate.js';
 import { hasBody } from '../http/body.js';
@@ -60,7 +61,8 @@ export const uploadStartRoutes: RouteModule<'upload-start'> = {
     const name = checkName(ep.name);
     const mount = queryString(req.query, 'mount');
     const from = queryString(req.query, 'from');
-    if (mount !== undefined && from !== undefined) {
+    // A mount from a repository the caller may not pull is a normal session (auth/guard.ts).
+    if (mount !== undefined && from !== undefined && !mountDenied(res)) {
       const parsed = parseDigest(mount);
       // Not mountable (bad arguments, or the source lacks the blob): a normal session.
       if (typeof parsed === 'object' && isValidRepositoryName(from)) {

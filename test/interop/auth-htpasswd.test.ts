@@ -1,0 +1,3 @@
+import { describeClientAuth } from './auth-clients.js';
+
+describeClientAuth('htpasswd');
