@@ -19,6 +19,7 @@ const TOOLS = {
   openssl: 'openssl',
   'docker-compose': 'docker-compose',
   'docker-registry': 'docker-registry',
+  htpasswd: 'apache2-utils',
 };
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
@@ -180,6 +182,24 @@ describe('auth: secrets stay out of the logs', () => {
     assert.match(log, /login failed/);
     for (const secret of [PASSWORDS.admin, 'the-wrong-password', basic('admin', PASSWORDS.admin), 'eyJhbGciOiJFUzI1NiJ9', 'authorization']) {
       assert.ok(!log.toLowerCase().includes(secret.toLowerCase()), `log contains ${secret}`);
+    }
+  });
+});
+
+describe('auth: users created with Apache htpasswd -B', () => {
+  test('a $2y$ hash written by Debian\'s htpasswd logs in; a wrong password does not', async () => {
+    const s = await seed();
+    const file = join(s.dir, 'apache.htpasswd');
+    execFileSync('htpasswd', ['-B', '-b', '-c', file, 'alice', 'correct horse'], { stdio: 'pipe' });
+    assert.match(readFileSync(file, 'utf8'), /^alice:\$2y\$/);
+    const h = await openHarness({ BERTH_AUTH_MODE: 'htpasswd', BERTH_AUTH_HTPASSWD: file }, s.dir);
+    try {
+      const auth = (pw: string): string => `Basic ${Buffer.from(`alice:${pw}`).toString('base64')}`;
+      await request(h.app).get('/v2/').set('Authorization', auth('correct horse')).expect(200);
+      assert.equal(errorCode(await request(h.app).get('/v2/').set('Authorization', auth('wrong')).expect(401)), 'UNAUTHORIZED');
+    } finally {
+      await h.close();
+      await rm(s.dir, { recursive: true, force: true });
     }
   });
 });

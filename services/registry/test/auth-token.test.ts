@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -307,6 +309,49 @@ describe('auth.mode token with an external issuer', () => {
       await request(h.app).get('/v2/team-b/app/manifests/v1').set('Authorization', `Bearer ${await sign({}, 'unknown')}`).expect(401);
     } finally {
       await h.close();
+    }
+  });
+});
+
+describe('auth.mode token with a JWKS URL', () => {
+  test('keys fetched from a JWKS served over HTTP, chosen by kid', async () => {
+    const s = await seed();
+    const issuer = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const jwks = JSON.stringify({ keys: [{ ...(await exportJWK(issuer.publicKey)), kid: 'url-key', alg: 'RS256' }] });
+    let fetched = 0;
+    const server = createServer((_req, res) => {
+      fetched++;
+      res.setHeader('Content-Type', 'application/json');
+      res.end(jwks);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const env = {
+      BERTH_AUTH_MODE: 'token',
+      BERTH_AUTH_ISSUER: 'https://sso.example',
+      BERTH_AUTH_SERVICE: 'registry.example',
+      BERTH_AUTH_REALM: 'https://sso.example/token',
+      BERTH_AUTH_JWKS: `http://127.0.0.1:${port}/jwks.json`,
+    };
+    const h = await openHarness(env, s.dir);
+    const token = (kid: string, key: KeyObject): Promise<string> =>
+      new SignJWT({ access: [{ type: 'repository', name: 'team-b/app', actions: ['pull'] }] })
+        .setProtectedHeader({ alg: 'RS256', kid })
+        .setIssuer('https://sso.example')
+        .setAudience('registry.example')
+        .setSubject('reader')
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(key);
+    try {
+      await request(h.app).get('/v2/team-b/app/manifests/v1').set('Authorization', `Bearer ${await token('url-key', issuer.privateKey)}`).expect(200);
+      assert.ok(fetched >= 1, 'the JWKS was fetched');
+      const forger = generateKeyPairSync('rsa', { modulusLength: 2048 });
+      await request(h.app).get('/v2/team-b/app/manifests/v1').set('Authorization', `Bearer ${await token('url-key', forger.privateKey)}`).expect(401);
+    } finally {
+      await h.close();
+      server.close();
+      await rm(s.dir, { recursive: true, force: true });
     }
   });
 });
