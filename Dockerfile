@@ -4,15 +4,12 @@ FROM node:20-bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY package.json package-lock.json tsconfig.json tsconfig.base.json ./
-COPY packages/oci/package.json packages/oci/
-COPY packages/storage/package.json packages/storage/
-COPY packages/metadata/package.json packages/metadata/
-COPY services/registry/package.json services/registry/
-RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
+# Every workspace must be present for npm ci to match the lockfile.
 COPY packages packages
 COPY services services
-COPY test/tsconfig.json test/
-COPY bench/tsconfig.json bench/
+COPY test test
+COPY bench bench
+RUN npm ci --ignore-scripts && npm rebuild better-sqlite3
 RUN npx tsc -b packages/oci packages/storage packages/metadata services/registry \
  && npm prune --omit=dev --ignore-scripts
 

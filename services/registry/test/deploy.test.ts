@@ -33,6 +33,15 @@ describe('Dockerfile', () => {
     assert.match(dockerfile, /BERTH_HTTP_ADDR=0\.0\.0\.0:5000/);
   });
 
+  test('every workspace is in the build context before npm ci (the lockfile names them all)', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { workspaces: string[] };
+    const build = lines.slice(0, lines.findIndex((l) => l.includes('npm ci')));
+    const copied = build.filter((l) => /^COPY\s/.test(l)).flatMap((l) => l.trim().split(/\s+/).slice(1, -1));
+    for (const ws of pkg.workspaces) {
+      assert.ok(copied.some((c) => ws === c || ws.startsWith(`${c}/`)), `${ws} is not copied before npm ci`);
+    }
+  });
+
   test('the runtime stage copies every workspace the registry imports', () => {
     const pkg = JSON.parse(readFileSync(join(root, 'services/registry/package.json'), 'utf8')) as { dependencies: Record<string, string> };
     for (const dep of Object.keys(pkg.dependencies).filter((d) => d.startsWith('@berth/'))) {
