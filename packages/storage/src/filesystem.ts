@@ -61,30 +61,27 @@ export class FilesystemBlobStore implements BlobStore {
     }
   }
 
-  async read(digest: string, range?: ByteRange): Promise<Readable> {
-    let fd: number;
+  /** A plain descriptor of a committed blob (cheaper per request than a FileHandle). */
+  private async openBlob(digest: string): Promise<number> {
     try {
-      // A plain descriptor: cheaper per request than a FileHandle, closed by the stream.
-      fd = await openFd(this.blobPath(digest), 'r');
+      return await openFd(this.blobPath(digest), 'r');
     } catch (err) {
       if (isNotFound(err)) throw new BlobNotFoundError(digest);
       throw err;
     }
+  }
+
+  async read(digest: string, range?: ByteRange): Promise<Readable> {
+    // The stream closes the descriptor.
     return createReadStream('', {
-      fd,
+      fd: await this.openBlob(digest),
       highWaterMark: 1024 * 1024,
       ...(range !== undefined ? { start: range.start, end: range.end } : {}),
     });
   }
 
   async writeTo(digest: string, range: ByteRange | undefined, size: number, dest: Writable): Promise<void> {
-    let fd: number;
-    try {
-      fd = await openFd(this.blobPath(digest), 'r');
-    } catch (err) {
-      if (isNotFound(err)) throw new BlobNotFoundError(digest);
-      throw err;
-    }
+    const fd = await this.openBlob(digest);
     if (size === 0 && range === undefined) {
       closeCb(fd, () => undefined);
       return;
