@@ -1,0 +1,2 @@
+export { buildProgram } from './program.js';
+export { findLocal, repositoryKey } from './local.js';

@@ -1,0 +1,90 @@
+import { Command, Option } from 'commander';
+import { defaultRoot, LocalStore } from '@berth/store';
+import * as cmd from './commands.js';
+
+/** Builds the `berth` command; `io` and `env` are injected so tests can drive it in-process. */
+export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): Command {
+  const program = new Command('berth')
+    .description('Berth: pull, push and manage OCI images')
+    .option('--root <dir>', 'local image store (default: $BERTH_ROOT, /var/lib/berth as root, ~/.local/share/berth otherwise)')
+    .showHelpAfterError(false)
+    // throw CommanderError instead of exiting, in every subcommand (main picks the status)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => process.stderr.write(s) });
+
+  const withStore = async <T>(fn: (store: LocalStore) => Promise<T> | T): Promise<T> => {
+    const root = program.opts<{ root?: string }>().root ?? defaultRoot(env);
+    const store = await LocalStore.open(root);
+    try {
+      return await fn(store);
+    } finally {
+      store.close();
+    }
+  };
+  const remote = (c: Command): Command =>
+    c
+      .option('--creds <user:password>', 'registry credentials (password from $BERTH_PASSWORD when omitted)')
+      .option('--insecure', 'plain HTTP to this registry (always so for localhost and 127.0.0.1)')
+      .option('-q, --quiet', 'print only the result');
+
+  remote(program.command('pull').description('pull an image from a registry').argument('<image>', 'image reference, e.g. 127.0.0.1:5000/team/app:1.0'))
+    .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-platform image (default: this host)')
+    .action(async (image: string, opts: cmd.RemoteOptions & { platform?: string }) => {
+      await withStore((store) => cmd.pull(store, io, image, opts));
+    });
+
+  remote(program.command('push').description('push a local image to a registry').argument('<image>', 'local image name, pushed to the registry it names'))
+    .addOption(new Option('--chunk-size <bytes>', 'upload blobs bigger than this in chunks of this size').argParser((v) => parseSize(v)).hideHelp())
+    .action(async (image: string, opts: cmd.RemoteOptions & { chunkSize?: number }) => {
+      await withStore((store) => cmd.push(store, io, image, opts));
+    });
+
+  program
+    .command('images')
+    .description('list local images')
+    .option('-q, --quiet', 'only image ids')
+    .option('--digests', 'show digests')
+    .action(async (opts: { quiet?: boolean; digests?: boolean }) => {
+      await withStore((store) => cmd.images(store, io, opts));
+    });
+
+  program
+    .command('tag')
+    .description('give a local image another name')
+    .argument('<source>', 'local image')
+    .argument('<target>', 'new name[:tag]')
+    .action(async (source: string, target: string) => {
+      await withStore((store) => cmd.tag(store, source, target));
+    });
+
+  program
+    .command('rmi')
+    .description('remove local image names, then images and blobs nothing uses any more')
+    .argument('<image...>', 'image names or ids')
+    .action(async (images: string[]) => {
+      await withStore((store) => cmd.rmi(store, io, images));
+    });
+
+  program
+    .command('inspect')
+    .description('print an image\'s manifest and config as JSON')
+    .argument('<image>', 'local image name or id')
+    .action(async (image: string) => {
+      await withStore((store) => cmd.inspect(store, io, image));
+    });
+
+  program
+    .command('version')
+    .description('print the version')
+    .action(async () => {
+      await cmd.version(io);
+    });
+
+  return program;
+}
+
+function parseSize(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`invalid size "${v}"`);
+  return n;
+}

@@ -1,0 +1,68 @@
+import { readdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run, type RunResult } from '@berth/test-support/exec';
+
+/** The built CLI (packages/cli/dist/test -> dist/src/main.js). */
+export const BERTH_CLI = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'src', 'main.js');
+
+/** Runs `berth --root <root> ...args` as its own process; never throws on a non-zero exit. */
+export function berth(root: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
+  return run(process.execPath, [BERTH_CLI, '--root', root, ...args], { allowFailure: true, env: { ...process.env, ...env }, timeoutMs: 90_000 });
+}
+
+/** Every file under the store's blobs/ and ingest/ trees, sorted (what "store unchanged" compares). */
+export function storeFiles(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, rel: string): void => {
+    let entries: string[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? `${e.name}/` : e.name));
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.endsWith('/')) walk(join(dir, e), `${rel}${e}`);
+      else out.push(`${rel}${e}`);
+    }
+  };
+  walk(join(root, 'blobs'), 'blobs/');
+  walk(join(root, 'ingest'), 'ingest/');
+  return out.sort();
+}
+
+/**
+ * An HTTP proxy on 127.0.0.1 in front of a registry that flips one byte in the middle
+ * of blob `digest` (same length, so only the digest check can notice).
+ */
+export async function corruptingProxy(upstream: string, digest: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const headers: Record<string, string> = {};
+      for (const k of ['accept', 'authorization', 'range']) {
+        const v = req.headers[k];
+        if (typeof v === 'string') headers[k] = v;
+      }
+      const up = await fetch(`${upstream}${req.url ?? '/'}`, { method: req.method ?? 'GET', headers, redirect: 'manual' });
+      let body = Buffer.from(await up.arrayBuffer());
+      if ((req.url ?? '').includes(`/blobs/${digest}`) && body.length > 0) {
+        body = Buffer.from(body);
+        body[body.length >> 1] = (body[body.length >> 1] ?? 0) ^ 0xff;
+      }
+      const out: Record<string, string> = {};
+      up.headers.forEach((v, k) => {
+        if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive'].includes(k)) out[k] = v;
+      });
+      res.writeHead(up.status, out);
+      res.end(req.method === 'HEAD' ? undefined : body);
+    })().catch(() => res.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return {
+    url: `127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

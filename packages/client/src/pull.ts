@@ -1,0 +1,166 @@
+import type { Readable } from 'node:stream';
+import { parseManifest, type Descriptor, type ImageReference, type ParsedManifest } from '@berth/oci';
+import { describe, isRetryable, RegistryError } from './errors.js';
+import { formatPlatform, hostPlatform, platformOf, selectPlatform, type Platform, type PlatformDescriptor } from './platform.js';
+import type { RegistryClient } from './registry.js';
+import { backoffDelay, DEFAULT_RETRY, mapLimit, type RetryPolicy } from './retry.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Where a pull writes. The local store implements this; its contract:
+ * `present` leases the digests (so nothing collects them meanwhile) and says which are
+ * stored; `writer` waits for the single download of a blob (undefined: it is stored);
+ * `putBytes` stores a verified manifest.
+ */
+export interface PullSink {
+  present(digests: readonly string[]): Promise<Set<string>>;
+  writer(digest: string, size: number, signal?: AbortSignal): Promise<BlobWriter | undefined>;
+  putBytes(digest: string, bytes: Uint8Array): Promise<void>;
+}
+
+/** One blob download: resume at `offset`; exactly one of commit, close (keep for resume), discard. */
+export interface BlobWriter {
+  readonly offset: number;
+  append(data: Readable, signal?: AbortSignal): Promise<void>;
+  reload(): Promise<void>;
+  reset(): Promise<void>;
+  commit(): Promise<void>;
+  close(): Promise<void>;
+  discard(): Promise<void>;
+}
+
+export type PullEvent =
+  | { readonly type: 'resolved'; readonly digest: string; readonly mediaType: string; readonly indexDigest?: string | undefined }
+  | { readonly type: 'exists'; readonly digest: string; readonly size: number }
+  | { readonly type: 'downloading'; readonly digest: string; readonly size: number; readonly offset: number }
+  | { readonly type: 'done'; readonly digest: string; readonly size: number };
+
+export interface PullOptions {
+  /** Platform to pick from an index; the host's by default. */
+  readonly platform?: Platform;
+  /** Blobs fetched at once. */
+  readonly concurrency?: number;
+  readonly retry?: RetryPolicy;
+  readonly onEvent?: (e: PullEvent) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface PulledImage {
+  /** The image manifest (the platform's, when the reference named an index). */
+  readonly manifest: { readonly digest: string; readonly mediaType: string; readonly bytes: Buffer };
+  readonly parsed: ParsedManifest;
+  readonly config: Descriptor;
+  readonly layers: readonly Descriptor[];
+  /** The index the manifest was chosen from, when there was one. */
+  readonly index?: { readonly digest: string; readonly mediaType: string } | undefined;
+  /** Every blob the image needs, manifests included. */
+  readonly blobs: readonly string[];
+}
+
+/** Resolves the reference, picks the platform, and fetches config and layers into the sink. */
+export async function pullImage(client: RegistryClient, ref: ImageReference, sink: PullSink, options: PullOptions = {}): Promise<PulledImage> {
+  const signal = options.signal;
+  const repo = ref.repository;
+  let top = await client.getManifest(repo, ref.digest ?? ref.tag ?? 'latest', signal);
+  let parsed = parse(top.bytes, top.mediaType, top.digest);
+  let index: { digest: string; mediaType: string } | undefined;
+  const manifests: { digest: string; bytes: Buffer }[] = [top];
+  if (parsed.isIndex) {
+    const want = options.platform ?? hostPlatform();
+    const raw = (JSON.parse(top.bytes.toString('utf8')) as { manifests?: unknown[] }).manifests ?? [];
+    const entries: PlatformDescriptor[] = parsed.manifests.map((d, i) => ({ ...d, ...(platformOf(raw[i]) !== undefined ? { platform: platformOf(raw[i]) } : {}) }));
+    const chosen = selectPlatform(entries, want);
+    if (chosen === undefined) {
+      const have = entries.flatMap((e) => (e.platform !== undefined ? [formatPlatform(e.platform)] : []));
+      throw new RegistryError('platform', `${client.registry}/${repo}: no image for platform ${formatPlatform(want)} (available: ${have.join(', ') || 'none'})`);
+    }
+    index = { digest: top.digest, mediaType: top.mediaType };
+    top = await client.getManifest(repo, chosen.digest, signal);
+    if (top.bytes.length !== chosen.size) {
+      throw new RegistryError('digest-mismatch', `manifest ${chosen.digest}: expected ${chosen.size} bytes, got ${top.bytes.length}; refused`);
+    }
+    parsed = parse(top.bytes, top.mediaType, top.digest);
+    if (parsed.isIndex) throw new RegistryError('protocol', `${client.registry}/${repo}: nested index ${top.digest} is not supported`);
+    manifests.push(top);
+  }
+  const config = parsed.config;
+  if (config === undefined) throw new RegistryError('protocol', `manifest ${top.digest} has no config`);
+  options.onEvent?.({ type: 'resolved', digest: top.digest, mediaType: top.mediaType, indexDigest: index?.digest });
+
+  const blobs = uniqueByDigest([config, ...parsed.layers]);
+  const present = await sink.present([...manifests.map((m) => m.digest), ...blobs.map((b) => b.digest)]);
+  await mapLimit(blobs, options.concurrency ?? 4, async (desc) => {
+    if (present.has(desc.digest)) {
+      options.onEvent?.({ type: 'exists', digest: desc.digest, size: desc.size });
+      return;
+    }
+    await fetchBlob(client, repo, desc, sink, options);
+  });
+  // manifests last: a stored manifest promises its blobs are there
+  for (const m of manifests) await sink.putBytes(m.digest, m.bytes);
+  return {
+    manifest: { digest: top.digest, mediaType: top.mediaType, bytes: top.bytes },
+    parsed,
+    config,
+    layers: parsed.layers,
+    index,
+    blobs: [...manifests.map((m) => m.digest), ...blobs.map((b) => b.digest)],
+  };
+}
+
+function parse(bytes: Buffer, mediaType: string, digest: string): ParsedManifest {
+  try {
+    return parseManifest(bytes, mediaType);
+  } catch (err) {
+    throw new RegistryError('protocol', `manifest ${digest}: ${describe(err)}`);
+  }
+}
+
+function uniqueByDigest(descs: readonly Descriptor[]): Descriptor[] {
+  const seen = new Set<string>();
+  return descs.filter((d) => !seen.has(d.digest) && seen.add(d.digest) !== undefined);
+}
+
+/**
+ * Downloads one blob through the sink's writer, resuming with Range after a broken
+ * transfer (bounded attempts with backoff). A digest or size mismatch is final.
+ */
+async function fetchBlob(client: RegistryClient, repo: string, desc: Descriptor, sink: PullSink, options: PullOptions): Promise<void> {
+  const signal = options.signal;
+  const writer = await sink.writer(desc.digest, desc.size, signal);
+  if (writer === undefined) {
+    options.onEvent?.({ type: 'exists', digest: desc.digest, size: desc.size });
+    return;
+  }
+  const policy = options.retry ?? DEFAULT_RETRY;
+  let finished = false;
+  try {
+    options.onEvent?.({ type: 'downloading', digest: desc.digest, size: desc.size, offset: writer.offset });
+    for (let attempt = 0; writer.offset < desc.size; attempt++) {
+      try {
+        const offset = writer.offset;
+        const res = await client.getBlob(repo, desc.digest, offset, signal);
+        if (offset > 0 && res.status === 200) await writer.reset();
+        await writer.append(res.body, signal);
+        if (writer.offset < desc.size) throw new RegistryError('unreachable', `blob ${desc.digest}: connection ended after ${writer.offset} of ${desc.size} bytes`, true);
+      } catch (err) {
+        if (attempt + 1 >= policy.attempts || !isRetryable(err)) throw err;
+        await writer.reload();
+        await sleep(backoffDelay(policy, attempt), undefined, signal !== undefined ? { signal } : {});
+      }
+    }
+    try {
+      await writer.commit();
+    } catch (err) {
+      if (err instanceof Error && err.name === 'DigestMismatchError') throw new RegistryError('digest-mismatch', err.message);
+      throw err;
+    }
+    finished = true;
+    options.onEvent?.({ type: 'done', digest: desc.digest, size: desc.size });
+  } catch (err) {
+    if (err instanceof Error && err.name === 'DigestMismatchError') throw new RegistryError('digest-mismatch', err.message);
+    throw err;
+  } finally {
+    if (!finished) await writer.close();
+  }
+}

@@ -1,0 +1,260 @@
+import { unlinkSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { MIGRATIONS } from './migrations.js';
+
+type Row = Record<string, unknown>;
+
+export interface NameRow {
+  readonly repository: string;
+  /** '' for a name pulled by digest only. */
+  readonly tag: string;
+  readonly imageDigest: string;
+  readonly indexDigest: string | undefined;
+}
+
+export interface ImageRow {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly configDigest: string;
+  readonly size: number;
+  readonly createdAt: number;
+}
+
+export interface NewImage {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly configDigest: string;
+  /** Config plus layers, as the manifest declares. */
+  readonly size: number;
+  /** Every blob the image needs, manifest bytes included. */
+  readonly blobs: readonly string[];
+}
+
+/** Leases older than this are left over by a process that was killed and whose pid came back. */
+const LEASE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * store.db on SQLite (better-sqlite3): WAL, a busy timeout so several berth processes
+ * share it, migrations via user_version, statements prepared once. Each method is one
+ * transaction. Blob files are unlinked inside the transaction that forgets them, so a
+ * pull that leases a blob afterwards never sees a row whose file is about to vanish.
+ */
+export class StoreDatabase {
+  private readonly db: Database.Database;
+  private readonly s: ReturnType<typeof prepare>;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('busy_timeout = 30000');
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    migrate(this.db);
+    this.s = prepare(this.db);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** Leases the digests for `owner` and answers which of them are recorded as committed. */
+  lease(owner: string, digests: readonly string[]): Set<string> {
+    return this.db.transaction(() => {
+      const now = Date.now();
+      const present = new Set<string>();
+      for (const d of digests) {
+        this.s.insertLease.run(owner, d, process.pid, now);
+        if (this.s.getBlob.get(d) !== undefined) present.add(d);
+      }
+      return present;
+    }).immediate();
+  }
+
+  hasBlob(digest: string): boolean {
+    return this.s.getBlob.get(digest) !== undefined;
+  }
+
+  recordBlob(digest: string, size: number): void {
+    this.s.insertBlob.run(digest, size, Date.now());
+  }
+
+  /** Forgets a blob whose file is gone (removed by hand). */
+  forgetBlob(digest: string): void {
+    this.s.deleteBlob.run(digest);
+  }
+
+  /** Takes the download of `digest`, unless a live process holds it. */
+  tryLockIngest(digest: string): boolean {
+    return this.db.transaction(() => {
+      const row = this.s.getIngest.get(digest) as Row | undefined;
+      if (row !== undefined && isAlive(row['pid'] as number) && (row['pid'] as number) !== process.pid) return false;
+      if (row !== undefined && (row['pid'] as number) === process.pid) return false;
+      this.s.upsertIngest.run(digest, process.pid, Date.now());
+      return true;
+    }).immediate();
+  }
+
+  unlockIngest(digest: string): void {
+    this.s.deleteIngest.run(digest, process.pid);
+  }
+
+  /** Records an image and its names in one transaction and drops the owner's leases. */
+  recordImage(owner: string, image: NewImage, names: readonly NameRow[]): void {
+    this.db.transaction(() => {
+      const now = Date.now();
+      this.s.insertImage.run(image.digest, image.mediaType, image.configDigest, image.size, now);
+      for (const b of image.blobs) this.s.insertImageBlob.run(image.digest, b);
+      for (const n of names) this.s.upsertName.run(n.repository, n.tag, n.imageDigest, n.indexDigest ?? null, now);
+      this.s.deleteLeases.run(owner);
+    }).immediate();
+  }
+
+  /**
+   * Drops the owner's leases and deletes those of `candidates` that no image references
+   * and nobody else leases; `unlink(digest)` removes the file. Returns what was removed.
+   */
+  releaseAndCollect(owner: string, candidates: readonly string[], unlink: (digest: string) => void): string[] {
+    return this.db.transaction(() => {
+      this.s.deleteLeases.run(owner);
+      return this.collect(candidates, unlink);
+    }).immediate();
+  }
+
+  private collect(candidates: Iterable<string>, unlink: (digest: string) => void): string[] {
+    const removed: string[] = [];
+    const now = Date.now();
+    for (const d of new Set(candidates)) {
+      if (this.s.blobReferenced.get(d) !== undefined) continue;
+      const leases = this.s.leasesOf.all(d) as Row[];
+      const live = leases.filter((l) => isAlive(l['pid'] as number) && now - (l['created_at'] as number) < LEASE_MAX_AGE_MS);
+      if (live.length > 0) continue;
+      unlink(d);
+      this.s.deleteBlob.run(d);
+      removed.push(d);
+    }
+    return removed;
+  }
+
+  getName(repository: string, tag: string): NameRow | undefined {
+    const row = this.s.getName.get(repository, tag) as Row | undefined;
+    return row === undefined ? undefined : nameRow(row);
+  }
+
+  names(): NameRow[] {
+    return (this.s.allNames.all() as Row[]).map(nameRow);
+  }
+
+  namesOf(imageDigest: string): NameRow[] {
+    return (this.s.namesOf.all(imageDigest) as Row[]).map(nameRow);
+  }
+
+  getImage(digest: string): ImageRow | undefined {
+    const row = this.s.getImage.get(digest) as Row | undefined;
+    return row === undefined ? undefined : imageRow(row);
+  }
+
+  images(): ImageRow[] {
+    return (this.s.allImages.all() as Row[]).map(imageRow);
+  }
+
+  setName(name: NameRow): void {
+    this.s.upsertName.run(name.repository, name.tag, name.imageDigest, name.indexDigest ?? null, Date.now());
+  }
+
+  /**
+   * Removes names (all names of the image when `names` is empty and `force`), then every
+   * image left without a name and the blobs no image references any more.
+   */
+  removeNames(names: readonly { repository: string; tag: string }[], imageDigests: readonly string[], unlink: (digest: string) => void): { untagged: number; deleted: string[]; blobs: string[] } {
+    return this.db.transaction(() => {
+      let untagged = 0;
+      for (const n of names) untagged += this.s.deleteName.run(n.repository, n.tag).changes;
+      for (const d of imageDigests) untagged += this.s.deleteNamesOf.run(d).changes;
+      const candidates: string[] = [];
+      const deleted: string[] = [];
+      for (const row of this.s.orphanImages.all() as Row[]) {
+        const digest = row['digest'] as string;
+        for (const b of this.s.blobsOf.all(digest) as Row[]) candidates.push(b['blob_digest'] as string);
+        this.s.deleteImage.run(digest);
+        deleted.push(digest);
+      }
+      return { untagged, deleted, blobs: this.collect(candidates, unlink) };
+    }).immediate();
+  }
+}
+
+function nameRow(row: Row): NameRow {
+  return {
+    repository: row['repository'] as string,
+    tag: row['tag'] as string,
+    imageDigest: row['image_digest'] as string,
+    indexDigest: (row['index_digest'] as string | null) ?? undefined,
+  };
+}
+
+function imageRow(row: Row): ImageRow {
+  return {
+    digest: row['digest'] as string,
+    mediaType: row['media_type'] as string,
+    configDigest: row['config_digest'] as string,
+    size: row['size'] as number,
+    createdAt: row['created_at'] as number,
+  };
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: unknown }).code === 'EPERM';
+  }
+}
+
+/** unlink that tolerates a file already gone. */
+export function unlinkIfPresent(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+  }
+}
+
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    for (let i = version; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i] as string);
+    if (version < MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`);
+  }).immediate();
+}
+
+function prepare(db: Database.Database) {
+  return {
+    insertLease: db.prepare('INSERT OR REPLACE INTO leases (owner, digest, pid, created_at) VALUES (?, ?, ?, ?)'),
+    deleteLeases: db.prepare('DELETE FROM leases WHERE owner = ?'),
+    leasesOf: db.prepare('SELECT pid, created_at FROM leases WHERE digest = ?'),
+    getBlob: db.prepare('SELECT size FROM blobs WHERE digest = ?'),
+    insertBlob: db.prepare('INSERT OR IGNORE INTO blobs (digest, size, created_at) VALUES (?, ?, ?)'),
+    deleteBlob: db.prepare('DELETE FROM blobs WHERE digest = ?'),
+    blobReferenced: db.prepare('SELECT 1 FROM image_blobs WHERE blob_digest = ? LIMIT 1'),
+    getIngest: db.prepare('SELECT pid FROM ingests WHERE digest = ?'),
+    upsertIngest: db.prepare('INSERT OR REPLACE INTO ingests (digest, pid, started_at) VALUES (?, ?, ?)'),
+    deleteIngest: db.prepare('DELETE FROM ingests WHERE digest = ? AND pid = ?'),
+    insertImage: db.prepare('INSERT OR IGNORE INTO images (digest, media_type, config_digest, size, created_at) VALUES (?, ?, ?, ?, ?)'),
+    insertImageBlob: db.prepare('INSERT OR IGNORE INTO image_blobs (image_digest, blob_digest) VALUES (?, ?)'),
+    getImage: db.prepare('SELECT * FROM images WHERE digest = ?'),
+    allImages: db.prepare('SELECT * FROM images ORDER BY created_at DESC, digest'),
+    blobsOf: db.prepare('SELECT blob_digest FROM image_blobs WHERE image_digest = ?'),
+    deleteImage: db.prepare('DELETE FROM images WHERE digest = ?'),
+    orphanImages: db.prepare('SELECT digest FROM images WHERE NOT EXISTS (SELECT 1 FROM names WHERE names.image_digest = images.digest)'),
+    upsertName: db.prepare(
+      'INSERT INTO names (repository, tag, image_digest, index_digest, updated_at) VALUES (?, ?, ?, ?, ?) ' +
+        'ON CONFLICT (repository, tag) DO UPDATE SET image_digest = excluded.image_digest, index_digest = excluded.index_digest, updated_at = excluded.updated_at',
+    ),
+    getName: db.prepare('SELECT * FROM names WHERE repository = ? AND tag = ?'),
+    allNames: db.prepare('SELECT * FROM names ORDER BY repository, tag'),
+    namesOf: db.prepare('SELECT * FROM names WHERE image_digest = ? ORDER BY repository, tag'),
+    deleteName: db.prepare('DELETE FROM names WHERE repository = ? AND tag = ?'),
+    deleteNamesOf: db.prepare('DELETE FROM names WHERE image_digest = ?'),
+  };
+}

@@ -1,0 +1,5 @@
+export { LocalStore, StoreSession } from './store.js';
+export type { ImageRow, NameRow, NewImage } from './store.js';
+export { BlobIngest } from './ingest.js';
+export { defaultRoot, StorePaths } from './paths.js';
+export { AmbiguousImageError, DigestMismatchError, ImageNotFoundError } from './errors.js';

@@ -1,0 +1,145 @@
+import { createHash, type Hash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseDigest, type DigestAlgorithm } from '@berth/oci';
+import { DigestMismatchError } from './errors.js';
+
+/**
+ * One blob being downloaded into ingest/<alg>-<hex>.partial by the process that holds its
+ * ingest lock. The lifecycle: open (the hash covers any bytes a previous attempt left, so
+ * a download resumes at `offset`), append* (reload after a failed append), then exactly
+ * one of commit (size and digest checked, fsync, rename into blobs/, fsync the
+ * directory; a mismatch deletes the partial and throws DigestMismatchError), close (keep
+ * the partial for a later resume) or discard. `release` is called once by each of those.
+ */
+export class BlobIngest {
+  private hash: Hash;
+  private size = 0;
+
+  private constructor(
+    readonly digest: string,
+    readonly expectedSize: number,
+    private readonly algorithm: DigestAlgorithm,
+    private readonly partialPath: string,
+    private readonly finalPath: string,
+    private readonly release: () => void,
+  ) {
+    this.hash = createHash(algorithm);
+  }
+
+  static async open(digest: string, expectedSize: number, partialPath: string, finalPath: string, release: () => void): Promise<BlobIngest> {
+    const parsed = parseDigest(digest);
+    if (typeof parsed !== 'object') throw new Error(`invalid digest "${digest}"`);
+    const ingest = new BlobIngest(digest, expectedSize, parsed.algorithm, partialPath, finalPath, release);
+    await mkdir(dirname(partialPath), { recursive: true });
+    await ingest.reload();
+    return ingest;
+  }
+
+  /** Bytes already written (and hashed). */
+  get offset(): number {
+    return this.size;
+  }
+
+  /** Hashes again what the partial file holds (after an interrupted or failed append). */
+  async reload(): Promise<void> {
+    let size = 0;
+    try {
+      size = (await stat(this.partialPath)).size;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+    }
+    if (size > this.expectedSize) {
+      await truncate(this.partialPath, 0);
+      size = 0;
+    }
+    this.hash = createHash(this.algorithm);
+    this.size = 0;
+    if (size === 0) return;
+    for await (const chunk of createReadStream(this.partialPath, { end: size - 1, highWaterMark: 1024 * 1024 })) {
+      this.hash.update(chunk as Buffer);
+      this.size += (chunk as Buffer).length;
+    }
+  }
+
+  /** Starts over (the server ignored a Range request). */
+  async reset(): Promise<void> {
+    await rm(this.partialPath, { force: true });
+    this.hash = createHash(this.algorithm);
+    this.size = 0;
+  }
+
+  /**
+   * Appends the stream, hashing it. More bytes than the descriptor's size is a mismatch
+   * at once (the partial is deleted): no server can make us store more than it promised.
+   */
+  async append(data: Readable, signal?: AbortSignal): Promise<void> {
+    const tap = new Transform({
+      transform: (chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void => {
+        if (this.size + chunk.length > this.expectedSize) {
+          cb(new DigestMismatchError(this.digest, 'unknown', this.size + chunk.length, this.expectedSize));
+          return;
+        }
+        this.hash.update(chunk);
+        this.size += chunk.length;
+        cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(data, tap, createWriteStream(this.partialPath, { flags: 'a', highWaterMark: 1024 * 1024 }), ...(signal !== undefined ? [{ signal }] : []));
+    } catch (err) {
+      if (err instanceof DigestMismatchError) {
+        await this.discard();
+      }
+      throw err;
+    }
+  }
+
+  async commit(): Promise<void> {
+    try {
+      const actual = `${this.algorithm}:${this.hash.copy().digest('hex')}`;
+      if (this.size !== this.expectedSize || actual !== this.digest) {
+        await rm(this.partialPath, { force: true });
+        throw new DigestMismatchError(this.digest, actual, this.size, this.expectedSize);
+      }
+      if (this.size === 0) {
+        // an empty blob may never have been written
+        const fh = await open(this.partialPath, 'a');
+        await fh.close();
+      }
+      const fh = await open(this.partialPath, 'r+');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await mkdir(dirname(this.finalPath), { recursive: true });
+      await rename(this.partialPath, this.finalPath);
+      await syncDir(dirname(this.finalPath));
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Keeps the partial file for a later resume. */
+  async close(): Promise<void> {
+    this.release();
+  }
+
+  async discard(): Promise<void> {
+    await rm(this.partialPath, { force: true });
+    this.release();
+  }
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
