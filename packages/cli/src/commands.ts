@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { RegistryClient, parsePlatform, pullImage, pushImage, type Credentials, type PullEvent, type PushEvent } from '@berth/client';
+import { RegistryClient, findCredentials, parsePlatform, pullImage, pushImage, removeCredentials, saveCredentials, type Credentials, type PullEvent, type PushEvent } from '@berth/client';
 import { formatReference, parseReference, type Descriptor } from '@berth/oci';
 import type { LocalStore, NameRow } from '@berth/store';
 import { findLocal, referenceOf, repositoryKey } from './local.js';
@@ -23,9 +23,32 @@ export function credentials(creds: string | undefined, env: NodeJS.ProcessEnv = 
   return { username: creds.slice(0, colon), password: creds.slice(colon + 1) };
 }
 
-function clientFor(registry: string, opts: RemoteOptions): RegistryClient {
-  const creds = credentials(opts.creds);
+/** A client for the registry: `--creds` when given, else credentials stored by login, podman or docker. */
+async function clientFor(registry: string, opts: RemoteOptions): Promise<RegistryClient> {
+  const creds = credentials(opts.creds) ?? (await findCredentials(registry));
   return new RegistryClient({ registry, insecure: opts.insecure === true, userAgent: 'berth', ...(creds !== undefined ? { credentials: creds } : {}) });
+}
+
+/** Checks the credentials against the registry, then stores them in Berth's auth file. */
+export async function login(io: Io, registry: string, creds: Credentials, opts: { insecure?: boolean }): Promise<void> {
+  const host = registryHost(registry);
+  const client = new RegistryClient({ registry: host, insecure: opts.insecure === true, userAgent: 'berth', credentials: creds });
+  await client.checkLogin();
+  const file = await saveCredentials(host, creds);
+  io.out(`Login Succeeded (credentials stored in ${file})\n`);
+}
+
+export async function logout(io: Io, registry: string): Promise<void> {
+  const host = registryHost(registry);
+  if (!(await removeCredentials(host))) throw new Error(`not logged in to ${host}`);
+  io.out(`Removed login credentials for ${host}\n`);
+}
+
+/** A registry host as image references name it ("docker.io" for Docker Hub's aliases). */
+function registryHost(input: string): string {
+  const host = input.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
+  if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(host)) throw new Error(`invalid registry "${input.slice(0, 200)}"`);
+  return ['index.docker.io', 'registry-1.docker.io'].includes(host) ? 'docker.io' : host;
 }
 
 export async function pull(store: LocalStore, io: Io, input: string, opts: RemoteOptions & { platform?: string }): Promise<void> {
@@ -43,7 +66,7 @@ export async function pull(store: LocalStore, io: Io, input: string, opts: Remot
     else if (e.type === 'done') say(`${shortDigest(e.digest)}: done`);
   };
   try {
-    const pulled = await pullImage(clientFor(ref.registry, opts), ref, session, { ...(platform !== undefined ? { platform } : {}), onEvent });
+    const pulled = await pullImage(await clientFor(ref.registry, opts), ref, session, { ...(platform !== undefined ? { platform } : {}), onEvent });
     const size = [pulled.config, ...pulled.layers].reduce((n, d) => n + d.size, 0);
     const nameRow: NameRow = {
       repository: repositoryKey(ref),
@@ -84,7 +107,7 @@ export async function push(store: LocalStore, io: Io, input: string, opts: Remot
     say(`${shortDigest(e.digest)}: ${e.type === 'exists' ? 'already exists' : e.type === 'mounted' ? `mounted from ${mountFrom ?? '?'}` : 'pushed'}`);
   };
   const digest = await pushImage(
-    clientFor(ref.registry, opts),
+    await clientFor(ref.registry, opts),
     ref,
     {
       manifest: { mediaType: image.mediaType, bytes: manifest },

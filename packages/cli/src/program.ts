@@ -74,6 +74,29 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     });
 
   program
+    .command('login')
+    .description('check credentials against a registry and store them for later commands')
+    .argument('<registry>', 'registry host, e.g. 127.0.0.1:5000')
+    .option('-u, --username <user>', 'user name')
+    .option('-p, --password <password>', 'password (prefer --password-stdin or $BERTH_PASSWORD)')
+    .option('--password-stdin', 'read the password from standard input')
+    .option('--insecure', 'plain HTTP to this registry (always so for localhost and 127.0.0.1)')
+    .action(async (registry: string, opts: { username?: string; password?: string; passwordStdin?: boolean; insecure?: boolean }) => {
+      if (opts.username === undefined || opts.username === '') throw new Error('give a user name with -u');
+      const password = opts.passwordStdin === true ? await readStdin() : (opts.password ?? env['BERTH_PASSWORD']);
+      if (password === undefined || password === '') throw new Error('give a password with --password-stdin, -p or $BERTH_PASSWORD');
+      await cmd.login(io, registry, { username: opts.username, password }, opts);
+    });
+
+  program
+    .command('logout')
+    .description('forget the credentials stored for a registry')
+    .argument('<registry>', 'registry host')
+    .action(async (registry: string) => {
+      await cmd.logout(io, registry);
+    });
+
+  program
     .command('version')
     .description('print the version')
     .action(async () => {
@@ -87,4 +110,16 @@ function parseSize(v: string): number {
   const n = Number(v);
   if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`invalid size "${v}"`);
   return n;
+}
+
+/** All of standard input, without the trailing newline (bounded: a password, not a file). */
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of process.stdin as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > 64 * 1024) throw new Error('--password-stdin: input too long');
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
 }

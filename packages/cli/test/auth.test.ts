@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
@@ -70,6 +70,39 @@ for (const mode of ['htpasswd', 'token'] as const) {
       ok(await berth(root, ['pull', '--creds', 'alice', name], { BERTH_PASSWORD: PASSWORD }), 'password from BERTH_PASSWORD');
       const inspect = JSON.parse((await berth(root, ['inspect', name])).stdout) as { Digest: string }[];
       assert.equal(inspect[0]?.Digest, image.manifest.digest);
+    });
+
+    it('login checks and stores credentials that pull uses; logout forgets them', async () => {
+      const root = join(dir, 'root-login');
+      const authFile = join(dir, 'login', 'berth-auth.json');
+      const env = { BERTH_AUTH_FILE: authFile };
+      const name = `${reg().url}/private/app:v1`;
+      const wrong = await berth(root, ['login', '-u', 'alice', '-p', 'wrong', reg().url], env);
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /^berth: .*authentication failed for user "alice"/);
+      assert.ok(!existsSync(authFile), 'nothing stored after a refused login');
+      const good = await berth(root, ['login', '-u', 'alice', reg().url], { ...env, BERTH_PASSWORD: PASSWORD });
+      ok(good, 'login');
+      assert.match(good.stdout, /^Login Succeeded/);
+      assert.equal(statSync(authFile).mode & 0o777, 0o600);
+      assert.ok(!readFileSync(authFile, 'utf8').includes(PASSWORD), 'the password is not stored in clear');
+      ok(await berth(root, ['pull', name], env), 'pull with stored credentials');
+      ok(await berth(root, ['logout', reg().url], env), 'logout');
+      const after = await berth(join(dir, 'root-login-2'), ['pull', name], env);
+      assert.equal(after.code, 1);
+      assert.match(after.stderr, /authentication required/);
+      const again = await berth(root, ['logout', reg().url], env);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /^berth: not logged in to /);
+      assert.equal((await berth(root, ['login', reg().url], env)).code, 1, 'login without a user name');
+    });
+
+    it('uses credentials from docker\'s config.json', async () => {
+      const dockerDir = join(dir, 'docker-config');
+      mkdirSync(dockerDir, { recursive: true });
+      const auth = Buffer.from(`alice:${PASSWORD}`).toString('base64');
+      writeFileSync(join(dockerDir, 'config.json'), JSON.stringify({ auths: { [reg().url]: { auth } } }));
+      ok(await berth(join(dir, 'root-docker'), ['pull', `${reg().url}/private/app:v1`], { DOCKER_CONFIG: dockerDir }), 'pull with docker credentials');
     });
 
     it('pulls a public image anonymously', async () => {

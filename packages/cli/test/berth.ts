@@ -7,9 +7,14 @@ import { run, type RunResult } from '@berth/test-support/exec';
 /** The built CLI (packages/cli/dist/test -> dist/src/main.js). */
 export const BERTH_CLI = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'src', 'main.js');
 
-/** Runs `berth --root <root> ...args` as its own process; never throws on a non-zero exit. */
+/**
+ * Runs `berth --root <root> ...args` as its own process; never throws on a non-zero exit.
+ * Credential files default to paths next to the store, so the host's own docker, podman
+ * or berth logins never leak into a test.
+ */
 export function berth(root: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-  return run(process.execPath, [BERTH_CLI, '--root', root, ...args], { allowFailure: true, env: { ...process.env, ...env }, timeoutMs: 90_000 });
+  const isolated = { BERTH_AUTH_FILE: `${root}.auth/berth.json`, REGISTRY_AUTH_FILE: `${root}.auth/podman.json`, DOCKER_CONFIG: `${root}.auth/docker` };
+  return run(process.execPath, [BERTH_CLI, '--root', root, ...args], { allowFailure: true, env: { ...process.env, ...isolated, ...env }, timeoutMs: 90_000 });
 }
 
 /** Every file under the store's blobs/ and ingest/ trees, sorted (what "store unchanged" compares). */

@@ -29,6 +29,16 @@ export class RegistryClient {
     return this.transport.options.registry;
   }
 
+  /**
+   * The version check with credentials: resolves when the registry accepts them (or needs
+   * none), throws RegistryError 'unauthorized' when it refuses them.
+   */
+  async checkLogin(signal?: AbortSignal): Promise<void> {
+    const res = await this.transport.send({ method: 'GET', path: '/v2/', scopes: [], signal });
+    if (res.status !== 200) throw await this.failure(res, 'version check');
+    await res.body.dump();
+  }
+
   /** Fetches a manifest by tag or digest and checks its bytes against the digest. */
   async getManifest(repo: string, reference: string, signal?: AbortSignal): Promise<FetchedManifest> {
     const res = await this.transport.send({ method: 'GET', path: `/v2/${repo}/manifests/${reference}`, scopes: pull(repo), headers: { accept: ACCEPT_MANIFESTS }, signal });
