@@ -2,25 +2,10 @@
 // Makes sure the system tools the tests drive are installed. As root, installs the
 // missing ones with apt-get; otherwise prints one line naming them and exits 1.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
-/** command on PATH -> Debian package that provides it */
-const TOOLS = {
-  skopeo: 'skopeo',
-  podman: 'podman',
-  buildah: 'buildah',
-  containerd: 'containerd',
-  ctr: 'containerd',
-  dockerd: 'docker.io',
-  docker: 'docker.io',
-  runc: 'runc',
-  busybox: 'busybox-static',
-  'fuse-overlayfs': 'fuse-overlayfs',
-  newuidmap: 'uidmap',
-  openssl: 'openssl',
-  'docker-compose': 'docker-compose',
-  'docker-registry': 'docker-registry',
-  htpasswd: 'apache2-utils',
-};
+/** command on PATH -> Debian package that provides it; test/support/exec.ts reads it too */
+const TOOLS = JSON.parse(readFileSync(new URL('./test-tools.json', import.meta.url), 'utf8'));
 
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 const missing = [...new Set(Object.entries(TOOLS).filter(([cmd]) => !has(cmd)).map(([, pkg]) => pkg))];

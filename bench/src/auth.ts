@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MANIFEST_MEDIA_TYPE } from "./layout.js";
-import { BERTH_MAIN, DISTRIBUTION_BIN, tail } from "./registries.js";
+import { BERTH_MAIN, DISTRIBUTION_BIN, distributionConfig, tail } from "./registries.js";
 import { makeSeedContent, seedRegistry } from "./seed.js";
 import type { SeedPaths } from "./seed.js";
 import { freePort, http } from "./util/net.js";
@@ -86,25 +86,11 @@ function berth(label: string, dir: string, port: number, auth: boolean): Promise
 }
 
 async function distribution(label: string, dir: string, port: number, token?: { realm: string; certs: string }): Promise<Server> {
-  const lines = [
-    "version: 0.1",
-    "log:",
-    "  level: error",
-    "  accesslog:",
-    "    disabled: true",
-    "storage:",
-    "  filesystem:",
-    `    rootdirectory: ${join(dir, "distribution-data")}`,
-    "  cache:",
-    "    blobdescriptor: inmemory",
-    "http:",
-    `  addr: 127.0.0.1:${port}`,
-  ];
-  if (token !== undefined) {
-    lines.push("auth:", "  token:", `    realm: ${token.realm}`, `    service: ${SERVICE}`, `    issuer: ${ISSUER}`, `    rootcertbundle: ${token.certs}`);
-  }
+  const auth = token === undefined
+    ? []
+    : ["auth:", "  token:", `    realm: ${token.realm}`, `    service: ${SERVICE}`, `    issuer: ${ISSUER}`, `    rootcertbundle: ${token.certs}`];
   const cfg = join(dir, `${label.replace(/[^a-z0-9]+/gi, "_")}.yml`);
-  await writeFile(cfg, `${lines.join("\n")}\n`);
+  await writeFile(cfg, distributionConfig(join(dir, "distribution-data"), port, auth));
   const env = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith("REGISTRY_")) delete env[k];
   return launch(label, DISTRIBUTION_BIN, ["serve", cfg], env, dir, port);

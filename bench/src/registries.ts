@@ -31,7 +31,8 @@ export function berthAvailable(repoRoot: string): boolean {
   return existsSync(join(repoRoot, BERTH_MAIN));
 }
 
-function distributionConfig(dataDir: string, port: number): string {
+/** Extra YAML lines (e.g. an `auth:` section) are appended as given. */
+export function distributionConfig(dataDir: string, port: number, extra: readonly string[] = []): string {
   // Mirrors Debian's /etc/docker/registry/config.yml (inmemory blob descriptor
   // cache, delete enabled) minus auth; access log off, errors only.
   return [
@@ -49,6 +50,7 @@ function distributionConfig(dataDir: string, port: number): string {
     "    blobdescriptor: inmemory",
     "http:",
     `  addr: 127.0.0.1:${port}`,
+    ...extra,
     "",
   ].join("\n");
 }

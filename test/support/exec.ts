@@ -1,20 +1,9 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-/** command -> Debian package that provides it (what CI installs). */
-const PACKAGES: Readonly<Record<string, string>> = {
-  skopeo: 'skopeo',
-  podman: 'podman',
-  buildah: 'buildah',
-  containerd: 'containerd',
-  ctr: 'containerd',
-  dockerd: 'docker.io',
-  docker: 'docker.io',
-  'docker-registry': 'docker-registry',
-  runc: 'runc',
-  busybox: 'busybox-static',
-};
+/** command -> Debian package that provides it: the table CI's installer uses (scripts/test-tools.json). */
+const PACKAGES = JSON.parse(readFileSync(new URL('../../../scripts/test-tools.json', import.meta.url), 'utf8')) as Readonly<Record<string, string>>;
 
 /** Absolute path of `cmd` on PATH, or undefined. */
 export function which(cmd: string): string | undefined {
