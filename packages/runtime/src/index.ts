@@ -1,0 +1,9 @@
+/**
+ * @berth/runtime: runs images from the local store as containers.
+ *
+ *   layers/      unpack each layer once (verified against its diff_id) into a cache; a
+ *                container's rootfs is an overlay of those plus its own writable layer
+ *   network/     none, host and bridge networks (veth, NAT, published ports)
+ *   containers/  OCI bundles, runc/crun, the supervisor of detached containers, state
+ */
+export const RUNTIME_PACKAGE = '@berth/runtime';
