@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { defaultRoot, LocalStore } from '@berth/store';
+import { load, save } from './archive.js';
 import * as cmd from './commands.js';
 
 /** Builds the `berth` command; `io` and `env` are injected so tests can drive it in-process. */
@@ -71,6 +72,24 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .argument('<image>', 'local image name or id')
     .action(async (image: string) => {
       await withStore((store) => cmd.inspect(store, io, image));
+    });
+
+  program
+    .command('save')
+    .description('write images to a tar archive (OCI layout, also readable by docker load)')
+    .argument('<image...>', 'image names or ids')
+    .option('-o, --output <file>', 'write to this file instead of standard output')
+    .action(async (images: string[], opts: { output?: string }) => {
+      await withStore((store) => save(store, images, opts, process.stdout));
+    });
+
+  program
+    .command('load')
+    .description('load images from a tar archive (berth save, docker save, OCI layout)')
+    .option('-i, --input <file>', 'read from this file instead of standard input')
+    .option('-q, --quiet', 'accepted for docker compatibility; only the result is printed anyway')
+    .action(async (opts: { input?: string }) => {
+      await withStore((store) => load(store, io, opts, process.stdin));
     });
 
   program

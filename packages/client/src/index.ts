@@ -3,7 +3,7 @@ export { Transport, registryBaseUrl, type TransportOptions, type Response } from
 export { parseChallenge, TokenCache, type Challenge, type Credentials } from './auth.js';
 export { RegistryError, isRetryable, type RegistryErrorKind } from './errors.js';
 export { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
-export { hostPlatform, parsePlatform, formatPlatform, selectPlatform, type Platform } from './platform.js';
+export { hostPlatform, parsePlatform, formatPlatform, selectPlatform, indexEntries, type Platform, type PlatformDescriptor } from './platform.js';
 export { pullImage, type PullSink, type BlobWriter, type PullEvent, type PullOptions, type PulledImage } from './pull.js';
 export { pushImage, type PushSource, type PushEvent, type PushOptions } from './push.js';
 export { berthAuthFile, credentialFiles, findCredentials, saveCredentials, removeCredentials } from './credential-files.js';

@@ -1,4 +1,4 @@
-import type { Descriptor } from '@berth/oci';
+import type { Descriptor, ParsedManifest } from '@berth/oci';
 import { RegistryError } from './errors.js';
 
 /** An OCI platform: os/architecture[/variant]. */
@@ -72,4 +72,13 @@ export function platformOf(raw: unknown): Platform | undefined {
   const o = p as Record<string, unknown>;
   if (typeof o['os'] !== 'string' || typeof o['architecture'] !== 'string') return undefined;
   return { os: o['os'], architecture: o['architecture'], ...(typeof o['variant'] === 'string' ? { variant: o['variant'] } : {}) };
+}
+
+/** The entries of a parsed index with their platforms (parseManifest drops `platform`). */
+export function indexEntries(parsed: ParsedManifest, bytes: Buffer): PlatformDescriptor[] {
+  const raw = (JSON.parse(bytes.toString('utf8')) as { manifests?: unknown[] }).manifests ?? [];
+  return parsed.manifests.map((d, i) => {
+    const platform = platformOf(raw[i]);
+    return platform !== undefined ? { ...d, platform } : d;
+  });
 }

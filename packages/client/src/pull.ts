@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import { parseManifest, type Descriptor, type ImageReference, type ParsedManifest } from '@berth/oci';
 import { describe, isRetryable, RegistryError } from './errors.js';
-import { formatPlatform, hostPlatform, platformOf, selectPlatform, type Platform, type PlatformDescriptor } from './platform.js';
+import { formatPlatform, hostPlatform, indexEntries, selectPlatform, type Platform } from './platform.js';
 import type { RegistryClient } from './registry.js';
 import { backoffDelay, DEFAULT_RETRY, mapLimit, type RetryPolicy } from './retry.js';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -67,8 +67,7 @@ export async function pullImage(client: RegistryClient, ref: ImageReference, sin
   const manifests: { digest: string; bytes: Buffer }[] = [top];
   if (parsed.isIndex) {
     const want = options.platform ?? hostPlatform();
-    const raw = (JSON.parse(top.bytes.toString('utf8')) as { manifests?: unknown[] }).manifests ?? [];
-    const entries: PlatformDescriptor[] = parsed.manifests.map((d, i) => ({ ...d, ...(platformOf(raw[i]) !== undefined ? { platform: platformOf(raw[i]) } : {}) }));
+    const entries = indexEntries(parsed, top.bytes);
     const chosen = selectPlatform(entries, want);
     if (chosen === undefined) {
       const have = entries.flatMap((e) => (e.platform !== undefined ? [formatPlatform(e.platform)] : []));
