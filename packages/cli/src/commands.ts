@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { RegistryClient, findCredentials, parsePlatform, pullImage, pushImage, removeCredentials, saveCredentials, type Credentials, type PullEvent, type PushEvent } from '@berth/client';
+import { RegistryClient, findCredentials, loggedInRegistries, parsePlatform, pullImage, pushImage, removeCredentials, saveCredentials, type Credentials, type PullEvent, type PushEvent } from '@berth/client';
 import { formatReference, parseReference, type Descriptor } from '@berth/oci';
 import type { LocalStore, NameRow } from '@berth/store';
 import { findLocal, referenceOf, repositoryKey } from './local.js';
-import { humanSize, shortDigest, shortId, table } from './output.js';
+import { humanSize, shortDigest, shortId, table, type OutputFormat } from './output.js';
 
 export interface Io {
   out(text: string): void;
@@ -24,7 +24,7 @@ export function credentials(creds: string | undefined, env: NodeJS.ProcessEnv = 
 }
 
 /** A client for the registry: `--creds` when given, else credentials stored by login, podman or docker. */
-async function clientFor(registry: string, opts: RemoteOptions): Promise<RegistryClient> {
+export async function clientFor(registry: string, opts: RemoteOptions): Promise<RegistryClient> {
   const creds = credentials(opts.creds) ?? (await findCredentials(registry));
   return new RegistryClient({ registry, insecure: opts.insecure === true, userAgent: 'berth', ...(creds !== undefined ? { credentials: creds } : {}) });
 }
@@ -45,7 +45,7 @@ export async function logout(io: Io, registry: string): Promise<void> {
 }
 
 /** A registry host as image references name it ("docker.io" for Docker Hub's aliases). */
-function registryHost(input: string): string {
+export function registryHost(input: string): string {
   const host = input.replace(/^https?:\/\//, '').replace(/\/.*$/, '');
   if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/.test(host)) throw new Error(`invalid registry "${input.slice(0, 200)}"`);
   return ['index.docker.io', 'registry-1.docker.io'].includes(host) ? 'docker.io' : host;
@@ -121,7 +121,7 @@ export async function push(store: LocalStore, io: Io, input: string, opts: Remot
   else say(`Digest: ${digest}`);
 }
 
-export function images(store: LocalStore, io: Io, opts: { quiet?: boolean; digests?: boolean }): void {
+export function images(store: LocalStore, io: Io, opts: { quiet?: boolean; digests?: boolean; format: OutputFormat }): void {
   const names = store.names();
   const rows = store.images().flatMap((image) => {
     const own = names.filter((n) => n.imageDigest === image.digest);
@@ -133,6 +133,21 @@ export function images(store: LocalStore, io: Io, opts: { quiet?: boolean; diges
       const id = shortId(r.image.configDigest);
       if (!seen.has(id)) io.out(`${id}\n`);
       seen.add(id);
+    }
+    return;
+  }
+  if (opts.format === 'json') {
+    for (const { image, name } of rows) {
+      io.out(
+        `${JSON.stringify({
+          Repository: name?.repository ?? '<none>',
+          Tag: name !== undefined && name.tag !== '' ? name.tag : '<none>',
+          Digest: name?.indexDigest ?? image.digest,
+          ID: shortId(image.configDigest),
+          CreatedAt: new Date(image.createdAt).toISOString(),
+          Size: humanSize(image.size),
+        })}\n`,
+      );
     }
     return;
   }
@@ -186,7 +201,28 @@ export async function inspect(store: LocalStore, io: Io, input: string): Promise
   io.out(`${JSON.stringify([out], null, 2)}\n`);
 }
 
-export async function version(io: Io): Promise<void> {
+/** The client's version and, for each registry given (or logged in to), what it reports. */
+export async function version(io: Io, opts: { registries: readonly string[]; format: OutputFormat }): Promise<void> {
   const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: string };
-  io.out(`berth version ${pkg.version ?? 'unknown'} (node ${process.version}, ${process.platform}/${process.arch})\n`);
+  const client = { Version: pkg.version ?? 'unknown', Node: process.version, Os: process.platform, Arch: process.arch };
+  const hosts = opts.registries.length > 0 ? opts.registries.map(registryHost) : await loggedInRegistries();
+  const registries = await Promise.all(
+    hosts.map(async (host) => {
+      try {
+        const v = await new RegistryClient({ registry: host, userAgent: 'berth' }).version(AbortSignal.timeout(3000));
+        return { Registry: host, Reachable: true, ApiVersion: v.api ?? null, Version: v.berth !== undefined ? `berth ${v.berth}` : null };
+      } catch (err) {
+        return { Registry: host, Reachable: false, Error: err instanceof Error ? err.message.split('\n')[0] : String(err) };
+      }
+    }),
+  );
+  if (opts.format === 'json') {
+    io.out(`${JSON.stringify({ Client: client, Registries: registries })}\n`);
+    return;
+  }
+  io.out(`berth version ${client.Version} (node ${client.Node}, ${client.Os}/${client.Arch})\n`);
+  for (const r of registries) {
+    if (!r.Reachable) io.out(`registry ${r.Registry}: unreachable (${'Error' in r ? r.Error : ''})\n`);
+    else io.out(`registry ${r.Registry}: ${'Version' in r && r.Version !== null ? r.Version : 'version not reported'}, API ${'ApiVersion' in r && r.ApiVersion !== null ? r.ApiVersion : 'unknown'}\n`);
+  }
 }

@@ -25,3 +25,12 @@ export function table(header: readonly string[], rows: readonly (readonly string
   const line = (cells: readonly string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('   ');
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
+
+export type OutputFormat = 'table' | 'json';
+
+/** `--format`: json or table; Go templates (docker's other choice) are refused clearly. */
+export function parseFormat(value: string | undefined): OutputFormat {
+  if (value === undefined || value === 'table') return 'table';
+  if (value === 'json') return 'json';
+  throw new Error(`unsupported --format "${value.slice(0, 100)}": use json or table (Go templates are not supported)`);
+}

@@ -2,6 +2,8 @@ import { Command, Option } from 'commander';
 import { defaultRoot, LocalStore } from '@berth/store';
 import { load, save } from './archive.js';
 import * as cmd from './commands.js';
+import { parseFormat } from './output.js';
+import { parseSearchTerm, search } from './search.js';
 
 /** Builds the `berth` command; `io` and `env` are injected so tests can drive it in-process. */
 export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): Command {
@@ -45,8 +47,10 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .description('list local images')
     .option('-q, --quiet', 'only image ids')
     .option('--digests', 'show digests')
-    .action(async (opts: { quiet?: boolean; digests?: boolean }) => {
-      await withStore((store) => cmd.images(store, io, opts));
+    .option('--format <format>', 'table (default) or json (one object per line)')
+    .action(async (opts: { quiet?: boolean; digests?: boolean; format?: string }) => {
+      const format = parseFormat(opts.format);
+      await withStore((store) => cmd.images(store, io, { ...opts, format }));
     });
 
   program
@@ -70,7 +74,9 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .command('inspect')
     .description('print an image\'s manifest and config as JSON')
     .argument('<image>', 'local image name or id')
-    .action(async (image: string) => {
+    .option('--format <format>', 'json (the default)')
+    .action(async (image: string, opts: { format?: string }) => {
+      if (opts.format !== undefined && parseFormat(opts.format) !== 'json') throw new Error('inspect prints JSON only: use --format json or leave it out');
       await withStore((store) => cmd.inspect(store, io, image));
     });
 
@@ -117,12 +123,29 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
 
   program
     .command('version')
-    .description('print the version')
-    .action(async () => {
-      await cmd.version(io);
+    .description('print the client version and the versions of registries (those given, else those logged in to)')
+    .option('--registry <host>', 'a registry to ask (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--format <format>', 'table (default) or json')
+    .action(async (opts: { registry: string[]; format?: string }) => {
+      await cmd.version(io, { registries: opts.registry, format: parseFormat(opts.format) });
+    });
+
+  remote(program.command('search').description("search a registry's catalog for repositories whose name contains TERM").argument('<registry/term>', 'e.g. registry.example.com/app'))
+    .option('--limit <n>', 'most results to show (1-100)', (v: string) => parseLimit(v), 25)
+    .option('--format <format>', 'table (default) or json (one object per line)')
+    .action(async (input: string, opts: cmd.RemoteOptions & { limit: number; format?: string }) => {
+      const format = parseFormat(opts.format);
+      const { registry, term } = parseSearchTerm(input);
+      await search(await cmd.clientFor(registry, opts), io, term, { limit: opts.limit, format });
     });
 
   return program;
+}
+
+function parseLimit(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 100) throw new Error(`invalid --limit "${v.slice(0, 20)}": give a number from 1 to 100`);
+  return n;
 }
 
 function parseSize(v: string): number {

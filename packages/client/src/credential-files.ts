@@ -103,6 +103,11 @@ export async function saveCredentials(registry: string, creds: Credentials, env:
 }
 
 /** Removes Berth's stored credentials for a registry; false when there were none. */
+/** The registries Berth's own auth file holds credentials for (what `berth login` stored). */
+export async function loggedInRegistries(env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
+  return Object.keys(await readAuths(berthAuthFile(env))).sort();
+}
+
 export async function removeCredentials(registry: string, env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   const path = berthAuthFile(env);
   const auths = await readAuths(path);

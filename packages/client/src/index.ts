@@ -6,4 +6,4 @@ export { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 export { hostPlatform, parsePlatform, formatPlatform, selectPlatform, indexEntries, type Platform, type PlatformDescriptor } from './platform.js';
 export { pullImage, type PullSink, type BlobWriter, type PullEvent, type PullOptions, type PulledImage } from './pull.js';
 export { pushImage, type PushSource, type PushEvent, type PushOptions } from './push.js';
-export { berthAuthFile, credentialFiles, findCredentials, saveCredentials, removeCredentials } from './credential-files.js';
+export { berthAuthFile, credentialFiles, findCredentials, loggedInRegistries, saveCredentials, removeCredentials } from './credential-files.js';

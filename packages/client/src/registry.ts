@@ -167,6 +167,39 @@ export class RegistryClient {
     return digest;
   }
 
+  /**
+   * One page of the catalog: at most `n` names after `last`, and the `last` of the next
+   * page when the registry's Link header announces one.
+   */
+  async catalog(n: number, last: string | undefined, signal?: AbortSignal): Promise<{ repositories: string[]; next: string | undefined }> {
+    const query = new URLSearchParams({ n: String(n), ...(last !== undefined ? { last } : {}) });
+    const res = await this.transport.send({ method: 'GET', path: `/v2/_catalog?${query.toString()}`, scopes: ['registry:catalog:*'], signal });
+    if (res.status !== 200) throw await this.failure(res, 'catalog');
+    const text = await res.body.text();
+    if (text.length > MAX_MANIFEST_BYTES) throw new RegistryError('protocol', `${this.registry}: catalog page is too large`);
+    let repositories: unknown;
+    try {
+      repositories = (JSON.parse(text) as { repositories?: unknown }).repositories;
+    } catch {
+      throw new RegistryError('protocol', `${this.registry}: catalog is not JSON`);
+    }
+    if (!Array.isArray(repositories) || !repositories.every((r) => typeof r === 'string')) throw new RegistryError('protocol', `${this.registry}: catalog has no repositories list`);
+    const link = firstHeader(res.headers['link']);
+    const target = link !== undefined ? /<([^>]*)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
+    const next = target !== undefined ? (new URL(target, this.transport.base).searchParams.get('last') ?? undefined) : undefined;
+    return { repositories: repositories as string[], next: repositories.length > 0 ? next : undefined };
+  }
+
+  /**
+   * The registry's answer to the version check, without credentials: the API version and,
+   * from a Berth registry, its own version. Any HTTP status counts as reachable.
+   */
+  async version(signal?: AbortSignal): Promise<{ api: string | undefined; berth: string | undefined }> {
+    const res = await this.transport.send({ method: 'GET', path: '/v2/', scopes: [], anonymous: true, signal });
+    await res.body.dump();
+    return { api: firstHeader(res.headers['docker-distribution-api-version']), berth: firstHeader(res.headers['berth-version']) };
+  }
+
   private location(res: Response): string {
     const loc = firstHeader(res.headers['location']);
     if (loc === undefined || loc === '') throw new RegistryError('protocol', `${this.registry}: upload response without Location`);

@@ -31,6 +31,8 @@ export interface SendOptions {
   readonly body?: () => Buffer | Readable;
   /** Single-use stream bodies cannot be re-sent: no retries, no second auth round. */
   readonly replayable?: boolean;
+  /** One attempt without credentials: the first answer, whatever its status. */
+  readonly anonymous?: boolean;
   readonly signal?: AbortSignal | undefined;
 }
 
@@ -73,6 +75,7 @@ export class Transport {
   }
 
   async send(opts: SendOptions): Promise<Response> {
+    if (opts.anonymous === true) return this.attempt(opts, undefined);
     const once = async (): Promise<Response> => {
       let res = await this.attempt(opts, await this.authorization(opts.scopes, opts.signal));
       if (res.status === 401) {

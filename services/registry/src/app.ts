@@ -11,6 +11,7 @@ import { dispatchV2 } from './http/dispatch.js';
 import { errorHandler } from './http/errors.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './metrics.js';
+import { REGISTRY_VERSION } from './version.js';
 
 export interface AppDeps {
   readonly config: Config;
@@ -46,6 +47,10 @@ export function createApp(deps: AppDeps): RegistryApp {
   const state: RegistryApp = { app, uploads, draining: false };
 
   app.use(requestContext(logger, metrics, config.log.requests));
+  app.use((_req, res, next) => {
+    res.setHeader('Berth-Version', REGISTRY_VERSION);
+    next();
+  });
   app.use((_req, res, next) => {
     if (!state.draining) return next();
     res.setHeader('Connection', 'close');
