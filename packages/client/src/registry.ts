@@ -187,7 +187,7 @@ export class RegistryClient {
     const link = firstHeader(res.headers['link']);
     const target = link !== undefined ? /<([^>]*)>\s*;\s*rel="?next"?/.exec(link)?.[1] : undefined;
     const next = target !== undefined ? (new URL(target, this.transport.base).searchParams.get('last') ?? undefined) : undefined;
-    return { repositories: repositories as string[], next: repositories.length > 0 ? next : undefined };
+    return { repositories: repositories, next: repositories.length > 0 ? next : undefined };
   }
 
   /**
