@@ -1,12 +1,17 @@
 import { readFile } from 'node:fs/promises';
-import { RegistryClient, findCredentials, loggedInRegistries, parsePlatform, pullImage, pushImage, removeCredentials, saveCredentials, type Credentials, type PullEvent, type PushEvent } from '@berth/client';
+import { Transform, type Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { RegistryClient, findCredentials, loggedInRegistries, parsePlatform, pullImage, pushImage, removeCredentials, saveCredentials, type BlobWriter, type Credentials, type PullEvent, type PullSink, type PushEvent } from '@berth/client';
 import { formatReference, parseReference, type Descriptor } from '@berth/oci';
 import type { LocalStore, NameRow } from '@berth/store';
 import { findLocal, referenceOf, repositoryKey } from './local.js';
+import { ProgressBoard } from './progress.js';
 import { humanSize, shortDigest, shortId, table, type OutputFormat } from './output.js';
 
 export interface Io {
   out(text: string): void;
+  /** Set when standard output is a terminal: progress is drawn in place. */
+  readonly terminal?: { readonly columns: number };
 }
 
 export interface RemoteOptions {
@@ -60,13 +65,30 @@ export async function pull(store: LocalStore, io: Io, input: string, opts: Remot
     if (opts.quiet !== true) io.out(`${line}\n`);
   };
   say(`Pulling ${name}`);
+  const board = opts.quiet !== true && io.terminal !== undefined ? new ProgressBoard((t) => io.out(t), io.terminal.columns) : undefined;
+  const writers = new Map<string, BlobWriter>();
+  const sink: PullSink = {
+    present: (d) => session.present(d),
+    writer: async (d, size, signal) => {
+      const w = await session.writer(d, size, signal);
+      if (w !== undefined) writers.set(d, w);
+      return w;
+    },
+    putBytes: (d, bytes) => session.putBytes(d, bytes),
+  };
   const onEvent = (e: PullEvent): void => {
+    if (board !== undefined) {
+      if (e.type === 'exists') board.set(shortId(e.digest), 'Already exists');
+      else if (e.type === 'downloading') board.set(shortId(e.digest), e.offset > 0 ? 'Resuming' : 'Downloading', { current: () => writers.get(e.digest)?.offset ?? 0, total: e.size });
+      else if (e.type === 'done') board.set(shortId(e.digest), 'Pull complete');
+      return;
+    }
     if (e.type === 'exists') say(`${shortDigest(e.digest)}: already exists`);
     else if (e.type === 'downloading') say(`${shortDigest(e.digest)}: downloading ${humanSize(e.size)}${e.offset > 0 ? ` (resuming at ${humanSize(e.offset)})` : ''}`);
     else if (e.type === 'done') say(`${shortDigest(e.digest)}: done`);
   };
   try {
-    const pulled = await pullImage(await clientFor(ref.registry, opts), ref, session, { ...(platform !== undefined ? { platform } : {}), onEvent });
+    const pulled = await pullImage(await clientFor(ref.registry, opts), ref, sink, { ...(platform !== undefined ? { platform } : {}), onEvent }).finally(() => board?.stop());
     const size = [pulled.config, ...pulled.layers].reduce((n, d) => n + d.size, 0);
     const nameRow: NameRow = {
       repository: repositoryKey(ref),
@@ -102,23 +124,43 @@ export async function push(store: LocalStore, io: Io, input: string, opts: Remot
     if (opts.quiet !== true) io.out(`${line}\n`);
   };
   say(`Pushing ${formatReference(ref)}`);
+  const board = opts.quiet !== true && io.terminal !== undefined ? new ProgressBoard((t) => io.out(t), io.terminal.columns) : undefined;
+  const sent = new Map<string, number>();
   const onEvent = (e: PushEvent): void => {
     if (e.type === 'manifest') return;
-    say(`${shortDigest(e.digest)}: ${e.type === 'exists' ? 'already exists' : e.type === 'mounted' ? `mounted from ${mountFrom ?? '?'}` : 'pushed'}`);
+    const status = e.type === 'exists' ? 'already exists' : e.type === 'mounted' ? `mounted from ${mountFrom ?? '?'}` : 'pushed';
+    if (board !== undefined) board.set(shortId(e.digest), status.charAt(0).toUpperCase() + status.slice(1));
+    else say(`${shortDigest(e.digest)}: ${status}`);
+  };
+  const open = (d: string, range?: { start: number; end: number }): Readable => {
+    const stream = range === undefined ? store.openBlob(d) : store.openBlob(d, range);
+    if (board === undefined) return stream;
+    const total = blobs.find((b) => b.digest === d)?.size ?? 0;
+    if (range === undefined || range.start === 0) sent.set(d, range?.start ?? 0);
+    board.set(shortId(d), 'Pushing', { current: () => sent.get(d) ?? 0, total });
+    return counted(stream, (n) => sent.set(d, (sent.get(d) ?? 0) + n));
   };
   const digest = await pushImage(
     await clientFor(ref.registry, opts),
     ref,
-    {
-      manifest: { mediaType: image.mediaType, bytes: manifest },
-      blobs,
-      open: (d, range) => (range === undefined ? store.openBlob(d) : store.openBlob(d, range)),
-    },
+    { manifest: { mediaType: image.mediaType, bytes: manifest }, blobs, open },
     { mountFrom, onEvent, ...(opts.chunkSize !== undefined ? { monolithicMax: opts.chunkSize, chunkSize: opts.chunkSize } : {}) },
-  );
+  ).finally(() => board?.stop());
   store.tag({ repository: repositoryKey(ref), tag: ref.tag ?? '', imageDigest: image.digest, indexDigest: undefined });
   if (opts.quiet === true) io.out(`${digest}\n`);
   else say(`Digest: ${digest}`);
+}
+
+/** The stream, counting the bytes that pass (errors reach the returned stream). */
+function counted(source: Readable, add: (bytes: number) => void): Readable {
+  const tap = new Transform({
+    transform(chunk: Buffer, _enc, cb): void {
+      add(chunk.length);
+      cb(null, chunk);
+    },
+  });
+  pipeline(source, tap).catch(() => undefined);
+  return tap;
 }
 
 export function images(store: LocalStore, io: Io, opts: { quiet?: boolean; digests?: boolean; format: OutputFormat }): void {

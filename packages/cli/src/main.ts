@@ -4,7 +4,7 @@ import { buildProgram } from './program.js';
 
 /** Every failure is one line on stderr and exit status 1 (usage errors: commander's own line, status 2). */
 async function main(): Promise<void> {
-  const program = buildProgram({ out: (s) => process.stdout.write(s) });
+  const program = buildProgram({ out: (s) => process.stdout.write(s), ...(process.stdout.isTTY ? { terminal: { columns: process.stdout.columns > 0 ? process.stdout.columns : 80 } } : {}) });
   try {
     await program.parseAsync(process.argv);
   } catch (err) {

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
-import { requireTools, type RunResult } from '@berth/test-support/exec';
+import { quote, requireTools, run, type RunResult } from '@berth/test-support/exec';
 import { ARM64, buildMultiArchImage, buildTestImage, type BuiltImage } from '@berth/test-support/images';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
-import { berth, corruptingProxy, storeFiles } from './berth.js';
+import { berth, BERTH_CLI, corruptingProxy, storeFiles } from './berth.js';
 
 /** berth pull/push/images/tag/inspect/rmi against a started Berth registry, anonymously. */
 describe('berth pull and push (anonymous)', () => {
@@ -80,6 +80,22 @@ describe('berth pull and push (anonymous)', () => {
     const again = await berth(root, ['pull', name]);
     ok(again, 'second pull');
     assert.doesNotMatch(again.stdout, /downloading/);
+  });
+
+  it('draws per-blob progress in place on a terminal (a real pty through script), plain lines otherwise', async () => {
+    const root = join(dir, 'root-tty');
+    const name = `${reg().url}/cli/app:v1`;
+    const viaPty = (args: readonly string[]): Promise<RunResult> =>
+      run('script', ['-qfec', quote([process.execPath, BERTH_CLI, '--root', root, ...args]), '/dev/null'], { allowFailure: true, env: { ...process.env, BERTH_AUTH_FILE: `${root}.auth/berth.json`, DOCKER_CONFIG: `${root}.auth/docker` } });
+    const first = await viaPty(['pull', name]);
+    ok(first, 'pull on a pty');
+    const complete = first.stdout.match(/\x1b\[2K[0-9a-f]{12}: Pull complete/g) ?? [];
+    assert.ok(complete.length >= 2, `a final frame with every blob complete:\n${JSON.stringify(first.stdout)}`);
+    assert.doesNotMatch(first.stdout, /: downloading /, 'no plain lines on a terminal');
+    const second = await viaPty(['pull', name]);
+    assert.match(second.stdout, /\x1b\[2K[0-9a-f]{12}: Already exists/);
+    const plain = await berth(root, ['pull', name]);
+    assert.doesNotMatch(plain.stdout, /\x1b\[/, 'no escape sequences when stdout is not a terminal');
   });
 
   it('picks the platform from an index: the host default and --platform', async () => {
