@@ -18,6 +18,8 @@ export interface Registry {
   logTail(lines?: number): string;
   readonly logFile: string;
   stop(): Promise<void>;
+  /** SIGKILL, as a crash would; the data directory stays. */
+  kill(): Promise<void>;
 }
 
 /** Repository root (test/dist/support -> ../../..). */
@@ -33,8 +35,9 @@ export function registryKind(): RegistryKind {
   return v;
 }
 
-function distributionConfig(dataDir: string, port: number): string {
+function distributionConfig(dataDir: string, port: number, auth: readonly string[]): string {
   return [
+    ...(auth.length > 0 ? ['auth:', ...auth.map((l) => `  ${l}`)] : []),
     'version: 0.1',
     'log:',
     '  level: info',
@@ -55,7 +58,7 @@ function distributionConfig(dataDir: string, port: number): string {
   ].join('\n');
 }
 
-function launch(kind: RegistryKind, dir: string, port: number, logFile: string, extraEnv: Readonly<Record<string, string>>): Daemon {
+function launch(kind: RegistryKind, dir: string, port: number, logFile: string, extraEnv: Readonly<Record<string, string>>, distributionAuth: readonly string[]): Daemon {
   if (kind === 'berth') {
     if (!existsSync(BERTH_MAIN)) {
       throw new Error(
@@ -74,7 +77,7 @@ function launch(kind: RegistryKind, dir: string, port: number, logFile: string, 
   requireTools('docker-registry');
   const config = join(dir, `config-${port}.yml`);
   mkdirSync(join(dir, 'data'), { recursive: true });
-  writeFileSync(config, distributionConfig(join(dir, 'data'), port));
+  writeFileSync(config, distributionConfig(join(dir, 'data'), port, distributionAuth));
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const k of Object.keys(env)) if (k.startsWith('REGISTRY_')) delete env[k];
   return startDaemon('/usr/bin/docker-registry', ['serve', config], { logFile, env });
@@ -88,18 +91,23 @@ export interface RegistryOptions {
   readonly kind?: RegistryKind;
   /** Extra BERTH_* settings for Berth (e.g. BERTH_LIMITS_PAGESIZE); Distribution ignores them. */
   readonly berthEnv?: Readonly<Record<string, string>>;
+  /** Distribution's `auth:` section, as lines below it (e.g. ['htpasswd:', '  realm: x', ...]); Berth ignores it. */
+  readonly distributionAuth?: readonly string[];
+  /** Data directory to use (and keep on stop), e.g. to restart a registry on the same data. */
+  readonly dir?: string;
 }
 
 /** Starts the registry under test on 127.0.0.1 on a free port and waits until it answers. */
 export async function startRegistry(options: RegistryOptions = {}): Promise<Registry> {
   const kind = options.kind ?? registryKind();
-  const dir = makeTempDir(`registry-${kind}`);
+  const dir = options.dir ?? makeTempDir(`registry-${kind}`);
+  const ownDir = options.dir === undefined;
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     let daemon: Daemon | undefined;
     try {
-      daemon = launch(kind, dir, port, join(dir, attempt === 0 ? 'registry.log' : `registry-${attempt}.log`), options.berthEnv ?? {});
+      daemon = launch(kind, dir, port, join(dir, attempt === 0 ? `registry-${port}.log` : `registry-${port}-${attempt}.log`), options.berthEnv ?? {}, options.distributionAuth ?? []);
       const base = `http://127.0.0.1:${port}`;
       const started = daemon;
       await waitUntil(
@@ -108,7 +116,7 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
           if (kind === 'berth' && (await httpGet(`${base}/healthz`)).status !== 200) return false;
           // 401: the registry asks for credentials (auth.mode htpasswd or token)
           const status = (await httpGet(`${base}/v2/`)).status;
-          return status === 200 || (status === 401 && extraEnvHasAuth(options.berthEnv));
+          return status === 200 || (status === 401 && (extraEnvHasAuth(options.berthEnv) || (kind === 'distribution' && (options.distributionAuth ?? []).length > 0)));
         },
         started,
         20_000,
@@ -121,7 +129,11 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
         logTail: (lines) => started.logTail(lines),
         async stop() {
           await started.stop();
-          removeTempDir(dir);
+          if (ownDir) removeTempDir(dir);
+        },
+        async kill() {
+          process.kill(-started.pid, 'SIGKILL');
+          await started.stop();
         },
       };
     } catch (err) {
@@ -131,6 +143,6 @@ export async function startRegistry(options: RegistryOptions = {}): Promise<Regi
       if (!/EADDRINUSE|address already in use/i.test(daemon?.logTail(200) ?? '')) break;
     }
   }
-  removeTempDir(dir);
+  if (ownDir) removeTempDir(dir);
   throw lastError instanceof Error ? lastError : new Error(String(lastError));
 }

@@ -1,5 +1,5 @@
 import { readdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, request as httpRequest, type Server, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, type RunResult } from '@berth/test-support/exec';
@@ -69,5 +69,60 @@ export async function corruptingProxy(upstream: string, digest: string): Promise
   return {
     url: `127.0.0.1:${port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * An HTTP proxy on 127.0.0.1 in front of a registry that forwards the first `pauseAfter`
+ * bytes of blob `digest` and then holds the response open (`paused` resolves) until
+ * `cut()` breaks it, as a registry dying mid-transfer would. Requests it cannot forward
+ * (the registry is gone) get 502.
+ */
+export async function pausingProxy(upstream: string, digest: string, pauseAfter: number): Promise<{ url: string; paused: Promise<void>; cut(): void; close(): Promise<void> }> {
+  let onPaused: () => void = () => undefined;
+  const paused = new Promise<void>((resolve) => (onPaused = resolve));
+  const held = new Set<ServerResponse>();
+  const target = new URL(upstream);
+  const server: Server = createServer((req, res) => {
+    const up = httpRequest({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (upRes) => {
+      res.writeHead(upRes.statusCode ?? 502, upRes.headers);
+      const hold = (req.url ?? '').includes(`/blobs/${digest}`) && req.method === 'GET' && held.size === 0;
+      let sent = 0;
+      upRes.on('data', (chunk: Buffer) => {
+        if (!hold) return void res.write(chunk);
+        if (sent >= pauseAfter) return; // swallowed: the client waits for the rest
+        const part = chunk.subarray(0, pauseAfter - sent);
+        sent += part.length;
+        res.write(part);
+        if (sent >= pauseAfter) {
+          held.add(res);
+          onPaused();
+        }
+      });
+      upRes.on('end', () => {
+        if (!held.has(res)) res.end();
+      });
+      upRes.on('error', () => res.destroy());
+    });
+    up.on('error', () => {
+      if (!res.headersSent) res.writeHead(502).end();
+      else res.destroy();
+    });
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return {
+    url: `127.0.0.1:${port}`,
+    paused,
+    cut: () => {
+      for (const res of held) res.destroy();
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
