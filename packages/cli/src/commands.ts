@@ -1,11 +1,12 @@
 import { readFile } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { RegistryClient, findCredentials, loggedInRegistries, parsePlatform, pullImage, pushImage, removeCredentials, saveCredentials, type BlobWriter, type Credentials, type PullEvent, type PullSink, type PushEvent } from '@berth/client';
+import { RegistryClient, findCredentials, loggedInRegistries, parsePlatform, pullImage, pushImage, pushIndex, removeCredentials, saveCredentials, type BlobWriter, type Credentials, type PullEvent, type PullSink, type PushEvent } from '@berth/client';
 import { formatReference, parseReference, type Descriptor } from '@berth/oci';
 import type { LocalStore, NameRow } from '@berth/store';
 import { findLocal, referenceOf, repositoryKey } from './local.js';
 import { ProgressBoard } from './progress.js';
+import { imageSource, indexSource } from './push-source.js';
 import { humanSize, shortDigest, shortId, table, type OutputFormat } from './output.js';
 
 export interface Io {
@@ -56,7 +57,7 @@ export function registryHost(input: string): string {
   return ['index.docker.io', 'registry-1.docker.io'].includes(host) ? 'docker.io' : host;
 }
 
-export async function pull(store: LocalStore, io: Io, input: string, opts: RemoteOptions & { platform?: string }): Promise<void> {
+export async function pull(store: LocalStore, io: Io, input: string, opts: RemoteOptions & { platform?: string; allPlatforms?: boolean }): Promise<void> {
   const ref = parseReference(input);
   const name = formatReference(ref);
   const platform = opts.platform !== undefined ? parsePlatform(opts.platform) : undefined;
@@ -88,7 +89,7 @@ export async function pull(store: LocalStore, io: Io, input: string, opts: Remot
     else if (e.type === 'done') say(`${shortDigest(e.digest)}: done`);
   };
   try {
-    const pulled = await pullImage(await clientFor(ref.registry, opts), ref, sink, { ...(platform !== undefined ? { platform } : {}), onEvent }).finally(() => board?.stop());
+    const pulled = await pullImage(await clientFor(ref.registry, opts), ref, sink, { ...(platform !== undefined ? { platform } : {}), allPlatforms: opts.allPlatforms === true, onEvent }).finally(() => board?.stop());
     const size = [pulled.config, ...pulled.layers].reduce((n, d) => n + d.size, 0);
     const nameRow: NameRow = {
       repository: repositoryKey(ref),
@@ -111,10 +112,7 @@ export async function pull(store: LocalStore, io: Io, input: string, opts: Remot
 
 export async function push(store: LocalStore, io: Io, input: string, opts: RemoteOptions & { chunkSize?: number }): Promise<void> {
   const ref = parseReference(input);
-  const { image } = findLocal(store, input);
-  const manifest = await store.readBlob(image.digest);
-  const parsed = JSON.parse(manifest.toString('utf8')) as { config: Descriptor; layers?: Descriptor[] };
-  const blobs = [parsed.config, ...(parsed.layers ?? [])];
+  const { image, name } = findLocal(store, input);
   // another repository on the same registry holding this image: mount its blobs
   const mountFrom = store
     .namesOf(image.digest)
@@ -132,21 +130,23 @@ export async function push(store: LocalStore, io: Io, input: string, opts: Remot
     if (board !== undefined) board.set(shortId(e.digest), status.charAt(0).toUpperCase() + status.slice(1));
     else say(`${shortDigest(e.digest)}: ${status}`);
   };
+  const sizes = new Map<string, number>();
   const open = (d: string, range?: { start: number; end: number }): Readable => {
     const stream = range === undefined ? store.openBlob(d) : store.openBlob(d, range);
     if (board === undefined) return stream;
-    const total = blobs.find((b) => b.digest === d)?.size ?? 0;
+    const total = sizes.get(d) ?? 0;
     if (range === undefined || range.start === 0) sent.set(d, range?.start ?? 0);
     board.set(shortId(d), 'Pushing', { current: () => sent.get(d) ?? 0, total });
     return counted(stream, (n) => sent.set(d, (sent.get(d) ?? 0) + n));
   };
-  const digest = await pushImage(
-    await clientFor(ref.registry, opts),
-    ref,
-    { manifest: { mediaType: image.mediaType, bytes: manifest }, blobs, open },
-    { mountFrom, onEvent, ...(opts.chunkSize !== undefined ? { monolithicMax: opts.chunkSize, chunkSize: opts.chunkSize } : {}) },
-  ).finally(() => board?.stop());
-  store.tag({ repository: repositoryKey(ref), tag: ref.tag ?? '', imageDigest: image.digest, indexDigest: undefined });
+  // the whole index when the store has all of it (pull --all-platforms), else the platform's image
+  const whole = name?.indexDigest !== undefined && ref.digest === undefined ? await indexSource(store, name.indexDigest, open) : undefined;
+  const single = await imageSource(store, image.digest, image.mediaType, open);
+  for (const source of whole?.children ?? [single]) for (const b of source.blobs) sizes.set(b.digest, b.size);
+  const client = await clientFor(ref.registry, opts);
+  const pushOptions = { mountFrom, onEvent, ...(opts.chunkSize !== undefined ? { monolithicMax: opts.chunkSize, chunkSize: opts.chunkSize } : {}) };
+  const digest = await (whole !== undefined ? pushIndex(client, ref, whole, pushOptions) : pushImage(client, ref, single, pushOptions)).finally(() => board?.stop());
+  store.tag({ repository: repositoryKey(ref), tag: ref.tag ?? '', imageDigest: image.digest, indexDigest: whole !== undefined ? digest : undefined });
   if (opts.quiet === true) io.out(`${digest}\n`);
   else say(`Digest: ${digest}`);
 }

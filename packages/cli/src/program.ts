@@ -32,7 +32,8 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
 
   remote(program.command('pull').description('pull an image from a registry').argument('<image>', 'image reference, e.g. 127.0.0.1:5000/team/app:1.0'))
     .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-platform image (default: this host)')
-    .action(async (image: string, opts: cmd.RemoteOptions & { platform?: string }) => {
+    .option('--all-platforms', 'also fetch every other platform of a multi-platform image (push then sends the whole index)')
+    .action(async (image: string, opts: cmd.RemoteOptions & { platform?: string; allPlatforms?: boolean }) => {
       await withStore((store) => cmd.pull(store, io, image, opts));
     });
 

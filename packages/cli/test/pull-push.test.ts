@@ -1,10 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
 import { quote, requireTools, run, type RunResult } from '@berth/test-support/exec';
-import { ARM64, buildMultiArchImage, buildTestImage, type BuiltImage } from '@berth/test-support/images';
+import { ARM64, buildMultiArchImage, buildTestImage, type BuiltImage, type Descriptor } from '@berth/test-support/images';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
@@ -16,7 +17,7 @@ describe('berth pull and push (anonymous)', () => {
   let dir = '';
   let app: { image: BuiltImage };
   let other: { image: BuiltImage };
-  let multi: { images: BuiltImage[] };
+  let multi: { index: Descriptor; images: BuiltImage[] };
   let skopeo: (args: readonly string[], allowFailure?: boolean) => Promise<RunResult>;
   const it = (name: string, fn: () => Promise<void>): void => {
     test(name, withLogs(() => [registryLog(registry)], fn));
@@ -110,6 +111,28 @@ describe('berth pull and push (anonymous)', () => {
     const again = JSON.parse((await berth(root, ['inspect', name])).stdout) as { Digest: string }[];
     assert.equal(again[0]?.Digest, amd?.manifest.digest, 'amd64 manifest chosen');
     fails(await berth(root, ['pull', '--platform', 'linux/s390x', name]), /no image for platform linux\/s390x \(available: linux\/amd64, linux\/arm64\/v8\)/, 'missing platform');
+  });
+
+  it('pull --all-platforms keeps the whole index; push then sends every manifest and the index, byte for byte', async () => {
+    const root = join(dir, 'root-all');
+    const name = `${reg().url}/cli/multi:v1`;
+    ok(await berth(root, ['pull', '--all-platforms', name]), 'pull all platforms');
+    for (const i of multi.images) assert.ok(existsSync(join(root, 'blobs', 'sha256', i.manifest.digest.slice(7))), `${i.manifest.digest} stored`);
+    const target = `${reg().url}/cli/multi-copy:v2`;
+    ok(await berth(root, ['tag', name, target]), 'tag');
+    const pushed = await berth(root, ['push', '-q', target]);
+    ok(pushed, 'push index');
+    assert.equal(pushed.stdout.trim(), multi.index.digest, 'the index digest, unchanged');
+    const raw = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${target}`]);
+    assert.equal(`sha256:${createHash('sha256').update(raw.stdout).digest('hex')}`, multi.index.digest);
+    for (const i of multi.images) await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg().url}/cli/multi-copy@${i.manifest.digest}`]);
+    // without --all-platforms only the host's image is there: push sends that manifest alone
+    const single = join(dir, 'root-single');
+    ok(await berth(single, ['pull', name]), 'pull one platform');
+    ok(await berth(single, ['tag', name, `${reg().url}/cli/multi-one:v1`]), 'tag');
+    const one = await berth(single, ['push', '-q', `${reg().url}/cli/multi-one:v1`]);
+    ok(one, 'push one');
+    assert.equal(one.stdout.trim(), multi.images.find((i) => i.platform.architecture === 'amd64')?.manifest.digest);
   });
 
   it('tags and pushes: cross-repository mount on the same registry, chunked upload to another', async () => {

@@ -38,6 +38,8 @@ export type PullEvent =
 export interface PullOptions {
   /** Platform to pick from an index; the host's by default. */
   readonly platform?: Platform;
+  /** Also fetch every other manifest of an index, and their blobs (to push the whole index later). */
+  readonly allPlatforms?: boolean;
   /** Blobs fetched at once. */
   readonly concurrency?: number;
   readonly retry?: RetryPolicy;
@@ -65,6 +67,8 @@ export async function pullImage(client: RegistryClient, ref: ImageReference, sin
   let parsed = parse(top.bytes, top.mediaType, top.digest);
   let index: { digest: string; mediaType: string } | undefined;
   const manifests: { digest: string; bytes: Buffer }[] = [top];
+  // blobs of the other platforms' manifests (allPlatforms)
+  const others: Descriptor[] = [];
   if (parsed.isIndex) {
     const want = options.platform ?? hostPlatform();
     const entries = indexEntries(parsed, top.bytes);
@@ -81,12 +85,15 @@ export async function pullImage(client: RegistryClient, ref: ImageReference, sin
     parsed = parse(top.bytes, top.mediaType, top.digest);
     if (parsed.isIndex) throw new RegistryError('protocol', `${client.registry}/${repo}: nested index ${top.digest} is not supported`);
     manifests.push(top);
+    if (options.allPlatforms === true) {
+      for (const entry of entries) if (entry.digest !== chosen.digest) others.push(...(await fetchChild(client, repo, entry, manifests, signal)));
+    }
   }
   const config = parsed.config;
   if (config === undefined) throw new RegistryError('protocol', `manifest ${top.digest} has no config`);
   options.onEvent?.({ type: 'resolved', digest: top.digest, mediaType: top.mediaType, indexDigest: index?.digest });
 
-  const blobs = uniqueByDigest([config, ...parsed.layers]);
+  const blobs = uniqueByDigest([config, ...parsed.layers, ...others]);
   const present = await sink.present([...manifests.map((m) => m.digest), ...blobs.map((b) => b.digest)]);
   await mapLimit(blobs, options.concurrency ?? 4, async (desc) => {
     if (present.has(desc.digest)) {
@@ -105,6 +112,16 @@ export async function pullImage(client: RegistryClient, ref: ImageReference, sin
     index,
     blobs: [...manifests.map((m) => m.digest), ...blobs.map((b) => b.digest)],
   };
+}
+
+/** Fetches one more child manifest of an index (checked against its descriptor); returns its blobs. */
+async function fetchChild(client: RegistryClient, repo: string, entry: Descriptor, manifests: { digest: string; bytes: Buffer }[], signal: AbortSignal | undefined): Promise<Descriptor[]> {
+  const child = await client.getManifest(repo, entry.digest, signal);
+  if (child.bytes.length !== entry.size) throw new RegistryError('digest-mismatch', `manifest ${entry.digest}: expected ${entry.size} bytes, got ${child.bytes.length}; refused`);
+  const parsed = parse(child.bytes, child.mediaType, child.digest);
+  if (parsed.isIndex) throw new RegistryError('protocol', `${client.registry}/${repo}: nested index ${child.digest} is not supported`);
+  manifests.push(child);
+  return [...(parsed.config !== undefined ? [parsed.config] : []), ...parsed.layers];
 }
 
 function parse(bytes: Buffer, mediaType: string, digest: string): ParsedManifest {

@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import type { Descriptor, ImageReference } from '@berth/oci';
+import { digestOf, type Descriptor, type ImageReference } from '@berth/oci';
 import type { RegistryClient } from './registry.js';
 import { DEFAULT_RETRY, mapLimit, withRetries, type RetryPolicy } from './retry.js';
 
@@ -60,6 +60,25 @@ export async function pushImage(client: RegistryClient, ref: ImageReference, sou
     }, signal);
   });
   const digest = await client.putManifest(repo, ref.tag ?? ref.digest ?? 'latest', source.manifest.mediaType, source.manifest.bytes, signal);
+  options.onEvent?.({ type: 'manifest', digest });
+  return digest;
+}
+
+/**
+ * Pushes a multi-platform image: each child manifest (with its blobs) by digest, then the
+ * index under the reference's tag, so the index never names a manifest the registry lacks.
+ */
+export async function pushIndex(
+  client: RegistryClient,
+  ref: ImageReference,
+  source: { readonly index: { readonly mediaType: string; readonly bytes: Buffer }; readonly children: readonly PushSource[] },
+  options: PushOptions = {},
+): Promise<string> {
+  for (const child of source.children) {
+    const childRef: ImageReference = { registry: ref.registry, repository: ref.repository, tag: undefined, digest: digestOf(child.manifest.bytes) };
+    await pushImage(client, childRef, child, options);
+  }
+  const digest = await client.putManifest(ref.repository, ref.tag ?? ref.digest ?? 'latest', source.index.mediaType, source.index.bytes, options.signal);
   options.onEvent?.({ type: 'manifest', digest });
   return digest;
 }
