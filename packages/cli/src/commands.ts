@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RegistryClient, findCredentials, loggedInRegistries, parsePlatform, pullImage, pushImage, pushIndex, removeCredentials, saveCredentials, type BlobWriter, type Credentials, type PullEvent, type PullSink, type PushEvent } from '@berth/client';
-import { formatReference, parseReference, type Descriptor } from '@berth/oci';
+import { formatReference, parseReference } from '@berth/oci';
 import type { LocalStore, NameRow } from '@berth/store';
 import { findLocal, referenceOf, repositoryKey } from './local.js';
 import { ProgressBoard } from './progress.js';
