@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
+import { Agent, EnvHttpProxyAgent, interceptors, request, type Dispatcher } from 'undici';
 import { basicHeader, parseChallenge, parseTokenResponse, TokenCache, type Challenge, type Credentials } from './auth.js';
 import { describe, isRetryable, RegistryError } from './errors.js';
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from './retry.js';
@@ -44,14 +44,25 @@ export function registryBaseUrl(registry: string, insecure = false): string {
   return `${insecure || LOOPBACK.test(host) ? 'http' : 'https'}://${host}`;
 }
 
-let sharedAgent: Dispatcher | undefined;
+const AGENT_OPTIONS = { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connections: 16, connect: { timeout: 15_000 } } as const;
+const PROXY_VARIABLES = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'];
+let directAgent: Dispatcher | undefined;
+let proxyAgent: Dispatcher | undefined;
 
-/** One keep-alive agent per process; follows redirects (e.g. to pre-signed storage URLs). */
-function agent(): Dispatcher {
-  sharedAgent ??= new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connections: 16, connect: { timeout: 15_000 } }).compose(
-    interceptors.redirect({ maxRedirections: 5 }),
-  );
-  return sharedAgent;
+/**
+ * One keep-alive agent per process, following redirects (e.g. to pre-signed storage URLs).
+ * Proxies come from the standard variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, also in
+ * lower case); like Go's (and so docker's) clients, loopback hosts are never proxied.
+ */
+function agent(url: string): Dispatcher {
+  const host = new URL(url).host;
+  const useProxy = !LOOPBACK.test(host) && PROXY_VARIABLES.some((v) => (process.env[v] ?? '') !== '');
+  if (useProxy) {
+    proxyAgent ??= new EnvHttpProxyAgent(AGENT_OPTIONS).compose(interceptors.redirect({ maxRedirections: 5 }));
+    return proxyAgent;
+  }
+  directAgent ??= new Agent(AGENT_OPTIONS).compose(interceptors.redirect({ maxRedirections: 5 }));
+  return directAgent;
 }
 
 /**
@@ -119,8 +130,9 @@ export class Transport {
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'berth', ...opts.headers };
     if (auth !== undefined) headers['authorization'] = auth;
     try {
-      const res = await request(this.url(opts.path), {
-        dispatcher: agent(),
+      const target = this.url(opts.path);
+      const res = await request(target, {
+        dispatcher: agent(target),
         method: opts.method,
         headers,
         body: opts.body?.(),
@@ -128,8 +140,10 @@ export class Transport {
       });
       return { status: res.statusCode, headers: res.headers, body: res.body };
     } catch (err) {
-      if (isRetryable(err)) {
-        throw new RegistryError('unreachable', `cannot reach registry ${this.options.registry} (${this.base}): ${describe(err)}`, true);
+      // transient failures are retried; others (no such host, TLS refused) are final, same words
+      const code = (err as { code?: unknown }).code;
+      if (isRetryable(err) || (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_\w+|ERR_TLS_\w+|[A-Z_]*CERT[A-Z_]*)$/.test(code))) {
+        throw new RegistryError('unreachable', `cannot reach registry ${this.options.registry} (${this.base}): ${describe(err)}`, isRetryable(err));
       }
       throw err;
     }
@@ -154,7 +168,7 @@ export class Transport {
     if (creds !== undefined) headers['authorization'] = basicHeader(creds);
     const res = await withRetries(this.retry, async () => {
       try {
-        const r = await request(url.toString(), { dispatcher: agent(), method: 'GET', headers, signal: signal ?? undefined });
+        const r = await request(url.toString(), { dispatcher: agent(url.toString()), method: 'GET', headers, signal: signal ?? undefined });
         if (r.statusCode >= 500 || r.statusCode === 429) {
           await r.body.dump();
           throw new RegistryError('server', `${this.options.registry}: token server answered HTTP ${r.statusCode}`, true, r.statusCode);
