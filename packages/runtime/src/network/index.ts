@@ -30,9 +30,11 @@ export {
   setupNetwork,
   releaseNetwork,
   removeBridgeNetwork,
+  networkEndpoints,
   DEFAULT_BRIDGE,
   DEFAULT_SUBNET,
   type ContainerNetwork,
+  type EndpointInfo,
   type NetworkMode,
   type NetworkOptions,
 } from './setup.js';

@@ -133,6 +133,36 @@ export async function releaseNetwork(containerId: string, options: { stateDir?: 
   if (endpoint !== undefined) await withState(stateDir, async (st) => st.removeEndpoint(containerId));
 }
 
+/** A container's recorded network, as networkEndpoints lists it. */
+export interface EndpointInfo {
+  readonly containerId: string;
+  readonly mode: NetworkMode;
+  readonly netnsPath?: string;
+  readonly bridge?: string;
+  readonly ip?: string;
+  readonly ports: readonly PortMapping[];
+}
+
+/** Every container that holds network resources (for `berth ps`, and to find leftovers of removed containers). */
+export async function networkEndpoints(options: { stateDir?: string } = {}): Promise<EndpointInfo[]> {
+  return withState(options.stateDir ?? DEFAULT_STATE_DIR, async (st) => {
+    const ports = st.ports();
+    return st.endpoints().map((e) => {
+      const own = ports
+        .filter((p) => p.containerId === e.containerId)
+        .map(({ containerId: _, ...p }): PortMapping => p);
+      return {
+        containerId: e.containerId,
+        mode: e.mode,
+        ...(e.netns === undefined ? {} : { netnsPath: e.netns }),
+        ...(e.bridge === undefined ? {} : { bridge: e.bridge }),
+        ...(e.ip === undefined ? {} : { ip: formatIPv4(e.ip) }),
+        ports: own,
+      };
+    });
+  });
+}
+
 /**
  * Deletes a bridge network: its rules, the bridge and its record. Refuses while a container
  * still has an address on it.
