@@ -250,6 +250,16 @@ describe('container networks (root)', { concurrency: false }, () => {
 
   test('subnets: a bridge keeps its own, and one a host route covers is refused', async () => {
     await assert.rejects(setupNetwork(id('sub'), { ...bridgeOpts, subnet: `10.${octet}.${(third + 1) % 256}.0/24` }), /uses subnet 10\./);
+    // Another state directory would lease the same addresses again: refused.
+    const otherState = makeTempDir('netstate2');
+    try {
+      await assert.rejects(
+        setupNetwork(id('sub1'), { ...bridgeOpts, stateDir: otherState }),
+        new RegExp(`bridge ${bridge} is managed by another network state \\(berth:${stateDir}\\)`),
+      );
+    } finally {
+      removeTempDir(otherState);
+    }
     const other = `bd${run}`;
     const taken = `10.${octet}.${(third + 64) % 256}`;
     sh('ip', ['link', 'add', other, 'type', 'bridge']);

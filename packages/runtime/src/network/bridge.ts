@@ -54,6 +54,7 @@ function bridgeRules(net: BridgeNetwork): NetRule[] {
 interface LinkInfo {
   readonly ifname: string;
   readonly flags?: readonly string[];
+  readonly ifalias?: string;
   readonly linkinfo?: { info_kind?: string };
   readonly addr_info?: readonly { family?: string; local?: string; prefixlen?: number }[];
 }
@@ -95,8 +96,13 @@ export async function checkSubnetFree(net: BridgeNetwork): Promise<void> {
 /**
  * Makes the bridge exist, up, with the gateway address, forwarding on, and its rules in
  * place. Idempotent; callers hold the state lock so two berths never race on it.
+ *
+ * The bridge's alias names the state directory that leases its addresses
+ * (`berth:<stateDir>`): two state directories handing out addresses on one bridge would give
+ * two containers the same address, so a second one is refused.
  */
-export async function ensureBridge(net: BridgeNetwork): Promise<void> {
+export async function ensureBridge(net: BridgeNetwork, stateDir: string): Promise<void> {
+  const owner = `berth:${stateDir}`;
   const gateway = `${formatIPv4(gatewayOf(net.subnet))}`;
   let info = await linkInfo(net.bridge);
   if (info === undefined) {
@@ -110,6 +116,10 @@ export async function ensureBridge(net: BridgeNetwork): Promise<void> {
   if (info?.linkinfo?.info_kind !== 'bridge') {
     throw new NetworkError('conflict', `interface ${net.bridge} exists and is not a bridge; choose another bridge name`);
   }
+  if (info.ifalias !== undefined && info.ifalias !== '' && info.ifalias !== owner) {
+    throw new NetworkError('conflict', `bridge ${net.bridge} is managed by another network state (${info.ifalias}); choose another bridge name`);
+  }
+  if (info.ifalias !== owner) await mustRun('ip', ['link', 'set', 'dev', net.bridge, 'alias', owner]);
   const v4 = (info.addr_info ?? []).filter((a) => a.family === 'inet');
   const foreign = v4.find((a) => a.local !== gateway || a.prefixlen !== net.subnet.prefix);
   if (foreign !== undefined) {

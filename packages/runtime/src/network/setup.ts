@@ -80,7 +80,7 @@ export async function setupNetwork(containerId: string, options: NetworkOptions)
   const ip = await withState(stateDir, async (st) => {
     claimId(st, containerId);
     checkNetwork(st, bridge, subnet);
-    await ensureBridge({ bridge, subnet });
+    await ensureBridge({ bridge, subnet }, stateDir);
     if (st.network(bridge) === undefined) st.addNetwork(bridge, subnet.cidr, gatewayOf(subnet));
     const taken = st.ports();
     for (const p of ports) {
