@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
 import { requireTools } from '@berth/test-support/exec';
 import { freePort } from '@berth/test-support/net';
@@ -57,6 +58,34 @@ async function serveIn(netns: string, port: number): Promise<ChildProcess> {
 function stop(child: ChildProcess): void {
   if (child.pid !== undefined && child.exitCode === null) child.kill('SIGKILL');
   children.delete(child);
+}
+
+/** A UDP server inside the namespace that answers every datagram with the sender's address. */
+async function serveUdpIn(netns: string, port: number): Promise<ChildProcess> {
+  const script = `const s = require('dgram').createSocket('udp4'); s.on('message', (m, r) => s.send(r.address, r.port, r.address)); s.bind(${port}, '0.0.0.0', () => console.log('ready'))`;
+  const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.add(child);
+  await new Promise<void>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`udp server in ${netns} exited ${code}`)));
+    child.stdout?.once('data', () => resolve());
+  });
+  return child;
+}
+
+function askUdpFromHost(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createSocket('udp4');
+    const timer = setTimeout(() => {
+      socket.close();
+      reject(new Error(`no UDP answer from ${host}:${port}`));
+    }, 5000);
+    socket.once('message', (m: Buffer) => {
+      clearTimeout(timer);
+      socket.close();
+      resolve(m.toString());
+    });
+    socket.send('hi', port, host);
+  });
 }
 
 /** Connects from the host and returns what the server said (the address it saw us from). */
@@ -128,16 +157,19 @@ describe('container networks (root)', { concurrency: false }, () => {
   });
 
   test('a published port answers on 127.0.0.1 and on the host\'s other addresses', async () => {
-    const [p1, p2] = [await freePort(), await freePort()];
-    const net = await setupNetwork(id('pub'), { ...bridgeOpts, ports: parsePortMappings([`${p1}:8080`, `127.0.0.1:${p2}:8080`]) });
+    const [p1, p2, p3] = [await freePort(), await freePort(), await freePort()];
+    const net = await setupNetwork(id('pub'), { ...bridgeOpts, ports: parsePortMappings([`${p1}:8080`, `127.0.0.1:${p2}:8080`, `127.0.0.1:${p3}:5353/udp`]) });
     const server = await serveIn(netnsName(net.containerId), 8080);
+    const udp = await serveUdpIn(netnsName(net.containerId), 5353);
+    assert.equal(await askUdpFromHost('127.0.0.1', p3), gateway);
+    stop(udp);
     // From 127.0.0.1 the source is masqueraded to the gateway (127/8 cannot leave loopback).
     assert.equal(await askFromHost('127.0.0.1', p1), gateway);
     assert.equal(await askFromHost('127.0.0.1', p2), gateway);
     assert.equal(await askFromHost(gateway, p1), gateway);
     // Bound to 127.0.0.1 only: another host address does not forward.
     await assert.rejects(askFromHost(gateway, p2), /ECONNREFUSED/);
-    assert.equal(natRulesOf(net.containerId).length, 2);
+    assert.equal(natRulesOf(net.containerId).length, 3);
     stop(server);
     await net.release();
   });
