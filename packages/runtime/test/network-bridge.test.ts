@@ -169,12 +169,14 @@ describe('container networks (root)', { concurrency: false }, () => {
     assert.equal(await askFromHost(gateway, p1), gateway);
     // Bound to 127.0.0.1 only: another host address does not forward.
     await assert.rejects(askFromHost(gateway, p2), /ECONNREFUSED/);
+    // Hairpin: the container reaches its own published port through a host address.
+    assert.equal(askFromNetns(netnsName(net.containerId), gateway, p1), gateway);
     assert.equal(natRulesOf(net.containerId).length, 3);
     stop(server);
     await net.release();
   });
 
-  test('traffic leaving the bridge is masqueraded to the host\'s address', async () => {
+  test('traffic leaving the bridge is masqueraded; a published port is reachable from outside with the client address kept', async () => {
     // A stand-in for "the outside world": another namespace on a /30 link to the host.
     const outside = `bto-${run}`;
     const hostEnd = `bto${run}`;
@@ -187,9 +189,13 @@ describe('container networks (root)', { concurrency: false }, () => {
       sh('ip', ['-n', outside, 'addr', 'add', `${linkNet}.2/30`, 'dev', 'eth0']);
       sh('ip', ['-n', outside, 'link', 'set', 'eth0', 'up']);
       const server = await serveIn(outside, 9000);
-      const net = await setupNetwork(id('out'), bridgeOpts);
+      const port = await freePort();
+      const net = await setupNetwork(id('out'), { ...bridgeOpts, ports: parsePortMappings([`${port}:8080`]) });
       assert.equal(askFromNetns(netnsName(net.containerId), `${linkNet}.2`, 9000), `${linkNet}.1`);
       stop(server);
+      const inside = await serveIn(netnsName(net.containerId), 8080);
+      assert.equal(askFromNetns(outside, `${linkNet}.1`, port), `${linkNet}.2`);
+      stop(inside);
       await net.release();
     } finally {
       spawnSync('ip', ['link', 'del', hostEnd]);
@@ -310,7 +316,9 @@ describe('container networks (root)', { concurrency: false }, () => {
   test('without root: one clear line', () => {
     const module = new URL('../src/index.js', import.meta.url).pathname;
     const script = `import(${JSON.stringify(module)}).then((m) => m.setupNetwork('x', { mode: 'bridge', stateDir: '/nonexistent' })).catch((e) => { console.error(e.message); process.exit(1); })`;
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', script], { encoding: 'utf8' });
+    // A user namespace without mappings: the process is uid 65534 to itself, yet still reads
+    // the root-owned checkout (wherever CI put it) as its owner.
+    const r = spawnSync('unshare', ['--user', process.execPath, '-e', script], { encoding: 'utf8' });
     assert.equal(r.status, 1);
     assert.equal(r.stderr, '--network bridge needs root (network namespaces, veth, iptables); run berth as root or use --network host\n');
   });
