@@ -7,6 +7,8 @@ import { NetworkError, PortSpecError, parsePortMapping, parsePortMappings, setup
 import { formatIPv4, overlaps, parseIPv4, parseRoutePrefix, parseSubnet } from '../src/network/ipv4.js';
 import { filterResolvConf } from '../src/network/files.js';
 import { vethName } from '../src/network/names.js';
+import { allocateAddress } from '../src/network/lease.js';
+import { withState } from '../src/network/state.js';
 
 describe('-p parsing', () => {
   test('host:container, ip:host:container and the protocol suffix', () => {
@@ -134,5 +136,44 @@ describe('setupNetwork argument checks', () => {
 
   test('container ids are checked before anything happens', async () => {
     await assert.rejects(setupNetwork('../etc', { mode: 'none' }), /invalid container id "..\/etc"/);
+  });
+});
+
+describe('address leases', () => {
+  test('hands out addresses in order after the last one, wraps, and refuses when the subnet is full', async () => {
+    const dir = makeTempDir('netlease');
+    try {
+      const subnet = parseSubnet('10.99.0.0/29'); // gateway .1, containers .2 to .6
+      const take = (id: string): Promise<string> =>
+        withState(dir, async (st) => {
+          if (st.network('bl0') === undefined) st.addNetwork('bl0', subnet.cidr, subnet.base + 1);
+          const ip = allocateAddress(st, 'bl0', subnet);
+          st.addEndpoint({ containerId: id, mode: 'bridge', netns: undefined, bridge: 'bl0', ip, veth: undefined });
+          return formatIPv4(ip);
+        });
+      const first = await Promise.all(['a', 'b', 'c', 'd', 'e'].map(take));
+      assert.deepEqual([...first].sort(), ['10.99.0.2', '10.99.0.3', '10.99.0.4', '10.99.0.5', '10.99.0.6']);
+      await assert.rejects(take('f'), /no free address left in 10.99.0.0\/29 on bridge bl0 \(5 containers\)/);
+      await withState(dir, async (st) => {
+        st.removeEndpoint('b');
+        st.removeEndpoint('d');
+      });
+      const freed = await withState(dir, async (st) => [...st.usedIps('bl0')].length);
+      assert.equal(freed, 3);
+      // After .6 the search wraps: the lower of the two freed addresses comes first.
+      assert.equal(await take('g'), first[1]);
+      assert.equal(await take('h'), first[3]);
+      // A failed transaction leaves no lease behind.
+      await assert.rejects(
+        withState(dir, async (st) => {
+          st.removeEndpoint('a');
+          throw new Error('boom');
+        }),
+        /boom/,
+      );
+      assert.ok(await withState(dir, async (st) => st.endpoint('a') !== undefined));
+    } finally {
+      removeTempDir(dir);
+    }
   });
 });

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { ensureBridge, removeBridge, uplinkMtu, validInterfaceName } from './bridge.js';
 import { NetworkError } from './errors.js';
 import { requireRoot } from './exec.js';
-import { formatIPv4, gatewayOf, hostRange, overlaps, parseSubnet, type Subnet } from './ipv4.js';
+import { formatIPv4, gatewayOf, overlaps, parseSubnet, type Subnet } from './ipv4.js';
+import { allocateAddress } from './lease.js';
 import { checkContainerId, netnsPath, vethName } from './names.js';
 import { createNetns, deleteNetns } from './netns.js';
 import { formatPortMapping, portsClash, type PortMapping } from './ports.js';
@@ -90,7 +91,7 @@ export async function setupNetwork(containerId: string, options: NetworkOptions)
       }
       await checkHostPortFree(p);
     }
-    const address = allocate(st, bridge, subnet);
+    const address = allocateAddress(st, bridge, subnet);
     st.addEndpoint({ containerId, mode: 'bridge', netns: netnsPath(containerId), bridge, ip: address, veth: vethName(containerId) });
     for (const p of ports) st.addPort(containerId, p);
     return address;
@@ -217,24 +218,4 @@ function checkNetwork(st: NetworkState, bridge: string, subnet: Subnet): void {
       throw new NetworkError('conflict', `subnet ${subnet.cidr} overlaps ${row.subnet} of bridge ${row.bridge}`);
     }
   }
-}
-
-/**
- * The next free address after the last one handed out (wrapping), so a released address is
- * reused as late as possible (stale ARP and conntrack entries age out meanwhile).
- */
-function allocate(st: NetworkState, bridge: string, subnet: Subnet): number {
-  const { first, last } = hostRange(subnet);
-  const used = st.usedIps(bridge);
-  const lastIp = st.network(bridge)?.lastIp ?? first - 1;
-  const size = last - first + 1;
-  const start = lastIp >= first && lastIp <= last ? lastIp - first + 1 : 0;
-  for (let i = 0; i < size; i++) {
-    const candidate = first + ((start + i) % size);
-    if (!used.has(candidate)) {
-      st.setLastIp(bridge, candidate);
-      return candidate;
-    }
-  }
-  throw new NetworkError('conflict', `no free address left in ${subnet.cidr} on bridge ${bridge} (${size} containers)`);
 }
