@@ -288,6 +288,9 @@ describe('container networks (root)', { concurrency: false }, () => {
 
   test('subnets: a bridge keeps its own, and one a host route covers is refused', async () => {
     await assert.rejects(setupNetwork(id('sub'), { ...bridgeOpts, subnet: `10.${octet}.${(third + 1) % 256}.0/24` }), /uses subnet 10\./);
+    const implicit = await setupNetwork(id('sub0'), { mode: 'bridge', bridge, stateDir });
+    assert.equal(implicit.gateway, gateway, 'without a subnet, the bridge keeps its own');
+    await implicit.release();
     // Another state directory would lease the same addresses again: refused.
     const otherState = makeTempDir('netstate2');
     try {

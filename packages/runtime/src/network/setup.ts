@@ -23,7 +23,10 @@ export interface NetworkOptions {
   readonly ports?: readonly PortMapping[];
   /** Bridge interface name (default berth0). */
   readonly bridge?: string;
-  /** IPv4 subnet of the bridge (default 10.89.0.0/24); fixed by the first container on that bridge. */
+  /**
+   * IPv4 subnet of the bridge: fixed when the bridge is made (default 10.89.0.0/24); later
+   * containers may leave it out, and giving another one is a conflict.
+   */
   readonly subnet?: string;
   /** Where leases live (default /run/berth/network); tests may pass their own. */
   readonly stateDir?: string;
@@ -76,10 +79,13 @@ export async function setupNetwork(containerId: string, options: NetworkOptions)
   if (!validInterfaceName(bridge)) {
     throw new NetworkError('invalid', `invalid bridge name "${bridge}": 1-15 of [A-Za-z0-9_.-]`);
   }
-  const subnet = parseSubnet(options.subnet ?? DEFAULT_SUBNET);
+  const asked = options.subnet === undefined ? undefined : parseSubnet(options.subnet);
   const mtu = await uplinkMtu();
-  const ip = await withState(stateDir, async (st) => {
+  const { ip, subnet } = await withState(stateDir, async (st) => {
     claimId(st, containerId);
+    // Without a subnet, an existing bridge keeps the one it was made with.
+    const recorded = st.network(bridge)?.subnet;
+    const subnet = asked ?? parseSubnet(recorded ?? DEFAULT_SUBNET);
     checkNetwork(st, bridge, subnet);
     await ensureBridge({ bridge, subnet }, stateDir);
     if (st.network(bridge) === undefined) st.addNetwork(bridge, subnet.cidr, gatewayOf(subnet));
@@ -94,7 +100,7 @@ export async function setupNetwork(containerId: string, options: NetworkOptions)
     const address = allocateAddress(st, bridge, subnet);
     st.addEndpoint({ containerId, mode: 'bridge', netns: netnsPath(containerId), bridge, ip: address, veth: vethName(containerId) });
     for (const p of ports) st.addPort(containerId, p);
-    return address;
+    return { ip: address, subnet };
   });
   const gateway = gatewayOf(subnet);
   const path = await undoOnFailure(release, async () => {
