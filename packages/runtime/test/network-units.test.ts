@@ -2,6 +2,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
 import { NetworkError, PortSpecError, parsePortMapping, parsePortMappings, setupNetwork, writeNetworkFiles } from '../src/index.js';
 import { formatIPv4, overlaps, parseIPv4, parseRoutePrefix, parseSubnet } from '../src/network/ipv4.js';
@@ -172,6 +173,12 @@ describe('address leases', () => {
         /boom/,
       );
       assert.ok(await withState(dir, async (st) => st.endpoint('a') !== undefined));
+      // Recorded under another boot: every namespace and rule is gone, so the leases go too.
+      const db = new Database(join(dir, 'network.db'));
+      db.prepare("UPDATE meta SET value = 'an-earlier-boot' WHERE key = 'boot_id'").run();
+      db.close();
+      assert.deepEqual(await withState(dir, async (st) => st.endpoints()), []);
+      assert.equal(await take('i'), '10.99.0.6', 'the network and its next address are kept');
     } finally {
       removeTempDir(dir);
     }
