@@ -318,11 +318,12 @@ describe('container networks (root)', { concurrency: false }, () => {
 
   test('without root: one clear line', () => {
     const module = new URL('../src/index.js', import.meta.url).pathname;
-    const script = `import(${JSON.stringify(module)}).then((m) => m.setupNetwork('x', { mode: 'bridge', stateDir: '/nonexistent' })).catch((e) => { console.error(e.message); process.exit(1); })`;
+    const script = `import(${JSON.stringify(module)}).then((m) => m.setupNetwork('x', { mode: 'bridge', stateDir: '/run/berth-network-test-never-created' })).catch((e) => { console.error(e.message); process.exit(1); })`;
     // A user namespace without mappings: the process is uid 65534 to itself, yet still reads
     // the root-owned checkout (wherever CI put it) as its owner.
     const r = spawnSync('unshare', ['--user', process.execPath, '-e', script], { encoding: 'utf8' });
     assert.equal(r.status, 1);
     assert.equal(r.stderr, '--network bridge needs root (network namespaces, veth, iptables); run berth as root or use --network host\n');
+    assert.ok(!existsSync('/run/berth-network-test-never-created'), 'refused before touching anything');
   });
 });

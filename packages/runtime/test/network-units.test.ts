@@ -1,7 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
 import { NetworkError, PortSpecError, parsePortMapping, parsePortMappings, setupNetwork, writeNetworkFiles } from '../src/index.js';
@@ -126,9 +126,12 @@ describe('container files', () => {
 
 describe('setupNetwork argument checks', () => {
   test('host mode needs nothing and refuses -p', async () => {
-    const net = await setupNetwork('hostmode', { mode: 'host', stateDir: '/nonexistent/never-created' });
+    const stateDir = join(makeTempDir('nethost'), 'never-created');
+    const net = await setupNetwork('hostmode', { mode: 'host', stateDir });
     assert.equal(net.netnsPath, undefined);
     await net.release();
+    assert.ok(!existsSync(stateDir), 'host mode writes no state');
+    removeTempDir(dirname(stateDir));
     await assert.rejects(
       setupNetwork('hostmode', { mode: 'host', ports: parsePortMappings(['8080:80']) }),
       (err: unknown) => err instanceof NetworkError && err.kind === 'invalid' && /need --network bridge, not host/.test(err.message),

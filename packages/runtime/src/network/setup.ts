@@ -62,7 +62,8 @@ export async function setupNetwork(containerId: string, options: NetworkOptions)
   if (options.mode !== 'bridge' && ports.length > 0) {
     throw new NetworkError('invalid', `published ports (-p) need --network bridge, not ${options.mode}`);
   }
-  if (options.mode === 'host') return { containerId, mode: 'host', ports: [], release };
+  // Host mode holds nothing: no state is written, and release has nothing to do.
+  if (options.mode === 'host') return { containerId, mode: 'host', ports: [], release: async () => undefined };
   requireRoot(options.mode);
   checkPortList(ports);
 
