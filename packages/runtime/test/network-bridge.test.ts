@@ -276,6 +276,10 @@ describe('container networks (root)', { concurrency: false }, () => {
     } finally {
       busy.close();
     }
+    await assert.rejects(
+      setupNetwork(id('notlocal'), { ...bridgeOpts, ports: parsePortMappings(['203.0.113.7:8080:80']) }),
+      (err: unknown) => err instanceof NetworkError && err.kind === 'invalid' && err.message.includes('203.0.113.7 is not an address of this host'),
+    );
     const free = await freePort();
     const first = await setupNetwork(id('p1'), { ...bridgeOpts, ports: parsePortMappings([`${free}:80`]) });
     await assert.rejects(
