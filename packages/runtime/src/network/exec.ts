@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import { NetworkError } from './errors.js';
 
 /** Which Debian package provides each tool, for the "not installed" message. */
@@ -10,6 +12,26 @@ export interface CommandResult {
   readonly stderr: string;
 }
 
+const resolved = new Map<string, string>();
+
+/** The tool's path: PATH first, then the sbin directories a non-login PATH often lacks. */
+function toolPath(cmd: string): string {
+  const known = resolved.get(cmd);
+  if (known !== undefined) return known;
+  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
+  for (const dir of dirs) {
+    if (dir === '') continue;
+    try {
+      accessSync(join(dir, cmd), constants.X_OK);
+      resolved.set(cmd, join(dir, cmd));
+      return join(dir, cmd);
+    } catch {
+      // not here
+    }
+  }
+  return cmd;
+}
+
 /**
  * Runs a tool (never through a shell) and resolves with its exit code and output; rejects only
  * when it cannot be started (NetworkError 'unavailable') or runs longer than 30 s.
@@ -17,7 +39,7 @@ export interface CommandResult {
 export function runTool(cmd: string, args: readonly string[], input?: string): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = execFile(
-      cmd,
+      toolPath(cmd),
       args,
       { timeout: 30_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, LC_ALL: 'C' } },
       (error, stdout, stderr) => {
