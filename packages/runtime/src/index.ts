@@ -7,3 +7,6 @@
  *   containers/  OCI bundles, runc/crun, the supervisor of detached containers, state
  */
 export const RUNTIME_PACKAGE = '@berth/runtime';
+
+// network/: none, host and bridge networks for containers (see src/network/index.ts).
+export * from './network/index.js';
