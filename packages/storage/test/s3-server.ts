@@ -11,7 +11,19 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import S3rver from '@20minutes/s3rver';
+
+/** Misbehaviour for the next `count` requests (matching `method`, if given). */
+export interface S3Fault {
+  readonly count: number;
+  readonly method?: string;
+  /** Answer with this HTTP status and S3 error code (e.g. 503 SlowDown) instead of serving. */
+  readonly status?: number;
+  readonly code?: string;
+  /** Wait this long before serving (or answering the error): a slow server. */
+  readonly delayMs?: number;
+}
 
 export interface TestS3Server {
   readonly endpoint: string;
@@ -25,6 +37,10 @@ export interface TestS3Server {
   stop(): Promise<void>;
   /** Starts again on the same port with the same data. */
   start(): Promise<void>;
+  /** Makes the next requests fail or stall; returns a function that ends the fault. */
+  inject(fault: S3Fault): () => void;
+  /** Requests served so far, by method (to check what the registry asked S3). */
+  readonly requests: Record<string, number>;
   /** Multipart uploads started and neither completed nor aborted. */
   openMultipartUploads(): Promise<number>;
   /** Stops and removes the data. */
@@ -38,8 +54,11 @@ export async function startS3Server(): Promise<TestS3Server> {
   let server: S3rver | undefined;
   let port = 0;
   const sockets = new Set<Socket>();
+  const faults: { fault: S3Fault; left: number }[] = [];
+  const requests: Record<string, number> = {};
 
   const start = async (): Promise<void> => {
+    if (server !== undefined) return;
     const s = new S3rver({ address: '127.0.0.1', port, directory, silent: true, configureBuckets: [{ name: BUCKET }] });
     // AbortMultipartUpload: DELETE /<bucket>/<key>?uploadId=<id>.
     s.middleware.unshift(async (ctx, next) => {
@@ -50,6 +69,18 @@ export async function startS3Server(): Promise<TestS3Server> {
       await rm(dir, { recursive: true, force: true });
       ctx.status = 204;
       ctx.body = '';
+    });
+    s.middleware.unshift(async (ctx, next) => {
+      requests[ctx.method] = (requests[ctx.method] ?? 0) + 1;
+      const f = faults.find((x) => x.left > 0 && (x.fault.method === undefined || x.fault.method === ctx.method));
+      if (f === undefined) return next();
+      f.left--;
+      if (f.fault.delayMs !== undefined) await sleep(f.fault.delayMs);
+      if (f.fault.status === undefined) return next();
+      const code = f.fault.code ?? 'InternalError';
+      ctx.status = f.fault.status;
+      ctx.type = 'application/xml';
+      ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected ${code}</Message></Error>`;
     });
     const address = await s.run();
     port = address.port;
@@ -82,6 +113,14 @@ export async function startS3Server(): Promise<TestS3Server> {
     },
     stop,
     start,
+    inject(fault) {
+      const entry = { fault, left: fault.count };
+      faults.push(entry);
+      return () => {
+        entry.left = 0;
+      };
+    },
+    requests,
     async openMultipartUploads() {
       try {
         return (await readdir(join(directory, BUCKET, '._S3rver_uploads'))).length;

@@ -15,6 +15,7 @@ declare module '@20minutes/s3rver' {
     query: Record<string, string | undefined>;
     status: number;
     body: unknown;
+    type: string;
   }
   class S3rver {
     constructor(options: S3rverOptions);

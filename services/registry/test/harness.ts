@@ -67,7 +67,14 @@ export async function openHarness(env: Record<string, string> = {}, dir?: string
   const store = await openBlobStore(config, metadata);
   const { blobs } = store;
   const logger = process.env['BERTH_TEST_LOG'] === '1' ? createLogger('debug', (l) => process.stderr.write(l)) : silentLogger;
-  const registry = createApp({ config, blobs, metadata, logger, metrics: new Metrics({ processMetrics: false }) });
+  const registry = createApp({
+    config,
+    blobs,
+    metadata,
+    logger,
+    metrics: new Metrics({ processMetrics: false }),
+    ...(store.redirectUrl !== undefined ? { redirectUrl: store.redirectUrl } : {}),
+  });
   let closed = false;
   const closeStores = async (): Promise<void> => {
     if (!closed) {

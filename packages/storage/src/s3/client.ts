@@ -4,6 +4,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
 import type { S3StoreOptions } from './options.js';
 
+const quiet = (): void => undefined;
+const SILENT = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: quiet };
+
 /**
  * The SDK client. Retries are ours (withRetry: a part's body is a file stream the SDK
  * could not replay), so the SDK makes one attempt. A connection must open within the
@@ -21,6 +24,8 @@ export function createS3Client(options: S3StoreOptions): S3Client {
     forcePathStyle: options.forcePathStyle,
     ...(options.credentials !== undefined ? { credentials: options.credentials } : {}),
     maxAttempts: 1,
+    // Failures reach the registry as errors; the SDK's own console warnings are noise.
+    logger: SILENT,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: new NodeHttpHandler({
