@@ -120,6 +120,30 @@ describe('S3BlobStore specifics', () => {
     }
   });
 
+  test('parts ready while the multipart upload is still being created share one multipart upload (regression)', async () => {
+    const opened = await openS3Store(server);
+    try {
+      const { store } = opened;
+      const id = randomUUID();
+      await store.startUpload(id);
+      // A slow CreateMultipartUpload: the second part is cut before it answers.
+      const end = server.inject({ count: 1, method: 'POST', delayMs: 400 });
+      const h = (await import('node:crypto')).createHash('sha256');
+      const total = 3 * MIN_PART_SIZE + 5;
+      try {
+        assert.equal(await store.append(id, 0, patternStream(0, total, h)), total);
+      } finally {
+        end();
+      }
+      const digest = `sha256:${h.digest('hex')}`;
+      await store.commit(id, digest);
+      assert.deepEqual(await hashStream(await store.read(digest)), { hex: digest.slice(7), size: total });
+      assert.equal(await server.openMultipartUploads(), 0);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
   test('a rewind into bytes already sent as parts is refused', async () => {
     const opened = await openS3Store(server);
     try {

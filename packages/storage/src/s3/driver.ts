@@ -170,6 +170,8 @@ export class S3BlobStore implements BlobStore {
     // A sealed upload continues in a new multipart upload that starts with its sealed bytes.
     if (state.sealed > 0) state = await this.startMultipart(id, state);
     let current = state;
+    // Parts are sent concurrently: the first one to need the multipart upload creates it, once.
+    let starting: Promise<UploadState> | undefined;
     const writer = new PartWriter({
       first,
       pathOf: (seq) => this.spoolPath(id, seq),
@@ -177,7 +179,10 @@ export class S3BlobStore implements BlobStore {
       partSize: (n) => this.partSize(n),
       concurrency: this.options.concurrency,
       upload: async (number, file, partSignal) => {
-        if (current.multipartId === undefined) current = await this.startMultipart(id, current);
+        if (current.multipartId === undefined) {
+          starting ??= this.startMultipart(id, current);
+          current = await starting;
+        }
         return this.uploadPart(id, current.multipartId as string, number, file, partSignal);
       },
     });
