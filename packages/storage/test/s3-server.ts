@@ -1,13 +1,15 @@
 /**
  * A real S3-compatible server for tests: @20minutes/s3rver (a maintained fork of s3rver)
  * on 127.0.0.1, a random port and a temporary directory, with one bucket. It can be
- * stopped and started again on the same port and data (fault tests), and it answers
- * AbortMultipartUpload, which s3rver lacks: the upload's parts are deleted, as S3 does.
+ * stopped and started again on the same port and data (fault tests). It also answers
+ * three multipart calls s3rver lacks, over s3rver's own record of multipart uploads:
+ * AbortMultipartUpload (the parts are deleted, as S3 does), ListMultipartUploads and
+ * ListParts (Distribution's S3 driver needs them to resume its uploads).
  *
  *   const s3 = await startS3Server();
  *   s3.endpoint  // http://127.0.0.1:<port>, bucket s3.bucket, credentials S3RVER/S3RVER
  */
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
@@ -82,6 +84,30 @@ export async function startS3Server(): Promise<TestS3Server> {
       ctx.type = 'application/xml';
       ctx.body = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>injected ${code}</Message></Error>`;
     });
+    s.middleware.unshift(async (ctx, next) => {
+      if (ctx.method !== 'GET') return next();
+      const [, bucket = '', ...keyParts] = ctx.path.split('/');
+      const uploadsDir = s.store.getResourcePath(bucket, undefined, 'uploads');
+      if (keyParts.length === 0 && 'uploads' in ctx.query) {
+        ctx.type = 'application/xml';
+        ctx.body = await listMultipartUploads(uploadsDir, bucket, ctx.query['prefix'] ?? '');
+        return;
+      }
+      const uploadId = ctx.query['uploadId'];
+      if (keyParts.length > 0 && uploadId !== undefined && /^[0-9a-f]+$/.test(uploadId)) {
+        const body = await listParts(join(uploadsDir, uploadId), bucket, decodeURIComponent(keyParts.join('/')), uploadId);
+        if (body === undefined) {
+          ctx.status = 404;
+          ctx.type = 'application/xml';
+          ctx.body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchUpload</Code><Message>no such upload</Message></Error>';
+          return;
+        }
+        ctx.type = 'application/xml';
+        ctx.body = body;
+        return;
+      }
+      return next();
+    });
     const address = await s.run();
     port = address.port;
     s.httpServer?.on('connection', (socket: Socket) => {
@@ -133,4 +159,36 @@ export async function startS3Server(): Promise<TestS3Server> {
       await rm(directory, { recursive: true, force: true });
     },
   };
+}
+
+function xmlEscape(v: string): string {
+  return v.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+async function listMultipartUploads(uploadsDir: string, bucket: string, prefix: string): Promise<string> {
+  const entries: string[] = [];
+  for (const id of await readdir(uploadsDir).catch(() => [] as string[])) {
+    const key = await readFile(join(uploadsDir, id, 'key'), 'utf8').catch(() => undefined);
+    if (key === undefined || !key.startsWith(prefix)) continue;
+    const initiated = (await stat(join(uploadsDir, id, 'key'))).mtime.toISOString();
+    entries.push(`<Upload><Key>${xmlEscape(key)}</Key><UploadId>${id}</UploadId><Initiated>${initiated}</Initiated><StorageClass>STANDARD</StorageClass></Upload>`);
+  }
+  return `<?xml version="1.0" encoding="UTF-8"?><ListMultipartUploadsResult><Bucket>${xmlEscape(bucket)}</Bucket><KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><NextKeyMarker></NextKeyMarker><NextUploadIdMarker></NextUploadIdMarker><Prefix>${xmlEscape(prefix)}</Prefix><MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>${entries.join('')}</ListMultipartUploadsResult>`;
+}
+
+async function listParts(dir: string, bucket: string, key: string, uploadId: string): Promise<string | undefined> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return undefined;
+  }
+  const numbers = names.filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (const n of numbers) {
+    const info = await stat(join(dir, String(n)));
+    const md5 = (await readFile(join(dir, `${n}.md5`), 'utf8').catch(() => '')).trim();
+    parts.push(`<Part><PartNumber>${n}</PartNumber><LastModified>${info.mtime.toISOString()}</LastModified><ETag>"${md5}"</ETag><Size>${info.size}</Size></Part>`);
+  }
+  return `<?xml version="1.0" encoding="UTF-8"?><ListPartsResult><Bucket>${xmlEscape(bucket)}</Bucket><Key>${xmlEscape(key)}</Key><UploadId>${uploadId}</UploadId><PartNumberMarker>0</PartNumberMarker><NextPartNumberMarker>${numbers[numbers.length - 1] ?? 0}</NextPartNumberMarker><MaxParts>1000</MaxParts><IsTruncated>false</IsTruncated>${parts.join('')}</ListPartsResult>`;
 }
