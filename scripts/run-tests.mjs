@@ -43,4 +43,17 @@ const result = spawnSync(
   ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files],
   { stdio: 'inherit', cwd: root },
 );
-process.exit(result.status ?? 1);
+// The registry's suites once more on the S3 blob driver (a real S3-compatible server
+// the harness starts on 127.0.0.1): every behaviour must hold on both drivers.
+const registrySuites = files.filter((f) => f.includes(join('services', 'registry', 'dist', 'test')) && !/(config|auth-units|deploy|migrate)\.test\.js$/.test(f));
+let s3Status = 0;
+if (registrySuites.length > 0 && process.env.BERTH_TEST_STORAGE !== 's3') {
+  console.log(`\nthe registry suites again on the s3 driver (${registrySuites.length} files)`);
+  const s3 = spawnSync(
+    process.execPath,
+    ['--test', '--test-concurrency=2', '--test-reporter=spec', ...registrySuites],
+    { stdio: 'inherit', cwd: root, env: { ...process.env, BERTH_TEST_STORAGE: 's3' } },
+  );
+  s3Status = s3.status ?? 1;
+}
+process.exit(result.status !== 0 ? (result.status ?? 1) : s3Status);

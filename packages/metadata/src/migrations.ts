@@ -61,4 +61,18 @@ export const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX uploads_updated ON uploads(updated_at);
   `,
+  `
+  -- Blob locations and upload state of drivers that cannot rename (S3): see BlobCatalog.
+  CREATE TABLE blob_locations (
+    digest TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE TABLE upload_states (
+    id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    updated_at INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];

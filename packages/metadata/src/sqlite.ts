@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import type { Descriptor } from '@berth/oci';
+import { SqliteBlobCatalog } from './catalog.js';
 import { MIGRATIONS } from './migrations.js';
 import {
   ManifestReferenceError,
@@ -22,6 +23,7 @@ type Row = Record<string, unknown>;
 export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database;
   private readonly stmts: ReturnType<typeof prepare>;
+  private catalog: SqliteBlobCatalog | undefined;
 
   /** `synchronous`: normal survives a process crash, full also a power loss. */
   constructor(path: string, synchronous: 'normal' | 'full' = 'normal') {
@@ -218,6 +220,12 @@ export class SqliteMetadataStore implements MetadataStore {
       this.stmts.deleteUpload.run(id);
       this.linkTx(repository, digest, size);
     })();
+  }
+
+  /** Blob locations and upload states for the S3 driver, on this database. */
+  blobCatalog(): SqliteBlobCatalog {
+    this.catalog ??= new SqliteBlobCatalog(this.db);
+    return this.catalog;
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { MediaType, digestOf } from '@berth/oci';
 import { SqliteMetadataStore } from '../src/sqlite.js';
+import { MIGRATIONS } from '../src/migrations.js';
 import { ManifestReferenceError, type NewManifest } from '../src/types.js';
 
 const d = (s: string): string => digestOf(Buffer.from(s));
@@ -495,7 +496,7 @@ describe('persistence', () => {
 
     const raw = new Database(path, { readonly: true });
     try {
-      assert.equal(raw.pragma('user_version', { simple: true }), 1);
+      assert.equal(raw.pragma('user_version', { simple: true }), MIGRATIONS.length);
       assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
     } finally {
       raw.close();
@@ -537,7 +538,7 @@ describe('names that look like SQL are stored literally', () => {
     const raw = new Database(path, { readonly: true });
     try {
       const tables = (raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
-      assert.deepEqual(tables, ['blobs', 'manifest_references', 'manifests', 'repositories', 'repository_blobs', 'tags', 'uploads']);
+      assert.deepEqual(tables, ['blob_locations', 'blobs', 'manifest_references', 'manifests', 'repositories', 'repository_blobs', 'tags', 'upload_states', 'uploads']);
     } finally {
       raw.close();
     }

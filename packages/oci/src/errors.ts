@@ -31,7 +31,8 @@ export type ErrorKind =
   | 'BLOB_RANGE_NOT_SATISFIABLE'
   | 'METHOD_NOT_ALLOWED'
   | 'ROUTE_UNKNOWN'
-  | 'DELETE_DISABLED';
+  | 'DELETE_DISABLED'
+  | 'STORAGE_UNAVAILABLE';
 
 export interface ErrorEntry {
   readonly code: ErrorCode;
@@ -67,6 +68,7 @@ export const ERROR_TABLE: Readonly<Record<ErrorKind, ErrorEntry>> = {
   METHOD_NOT_ALLOWED: entry('UNSUPPORTED', 405, 'method not allowed on this endpoint'),
   ROUTE_UNKNOWN: entry('UNSUPPORTED', 404, 'no such endpoint'),
   DELETE_DISABLED: entry('UNSUPPORTED', 405, 'deletes are disabled on this registry'),
+  STORAGE_UNAVAILABLE: entry('UNAVAILABLE', 503, 'blob storage is unavailable; retry later'),
 };
 
 /** An error a client caused or must be told about; `kind` picks the table row. */

@@ -28,3 +28,14 @@ export class InvalidKeyError extends Error {
     this.name = 'InvalidKeyError';
   }
 }
+
+/**
+ * The backing store (e.g. S3) could not be reached or kept failing after bounded retries.
+ * Nothing was changed that a later retry would not repair; the registry answers 503.
+ */
+export class StorageUnavailableError extends Error {
+  constructor(readonly operation: string, readonly reason: string, options?: { cause?: unknown }) {
+    super(`storage unavailable: ${operation}: ${reason}`, options);
+    this.name = 'StorageUnavailableError';
+  }
+}

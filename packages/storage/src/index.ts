@@ -2,3 +2,9 @@ export type { BlobInfo, BlobReader, BlobIngester, BlobManager, BlobStore, ByteRa
 export { BlobNotFoundError, UploadNotFoundError, UploadOffsetError, InvalidKeyError } from './errors.js';
 export { isUploadId } from './keys.js';
 export { FilesystemBlobStore } from './filesystem.js';
+export { StorageUnavailableError } from './errors.js';
+export type { BlobCatalog, BlobLocation, UploadPart, UploadState } from './catalog.js';
+export { S3BlobStore } from './s3/driver.js';
+export type { S3StoreOptions, S3Credentials } from './s3/options.js';
+export { MIN_PART_SIZE } from './s3/options.js';
+export type { RetryPolicy } from './s3/retry.js';

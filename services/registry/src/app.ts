@@ -22,6 +22,8 @@ export interface AppDeps {
   readonly metrics?: Metrics;
   /** Omit to build it from config.auth (which reads the htpasswd file and keys). */
   readonly auth?: Auth;
+  /** Given, blob GETs redirect (307) to the URL it returns for the digest. */
+  readonly redirectUrl?: (digest: string) => Promise<string | undefined>;
 }
 
 export interface RegistryApp {
@@ -80,7 +82,7 @@ export function createApp(deps: AppDeps): RegistryApp {
       token.post(req, res).catch(next);
     });
   }
-  const v2 = dispatchV2({ config, blobs, metadata, uploads, manifests, metrics });
+  const v2 = dispatchV2({ config, blobs, metadata, uploads, manifests, metrics, redirectUrl: deps.redirectUrl });
   app.use((req, res, next) => {
     if (req.path !== '/v2' && !req.path.startsWith('/v2/')) next(new RegistryError('ROUTE_UNKNOWN'));
     else if (auth === undefined) v2(req, res, next);

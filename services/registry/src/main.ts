@@ -1,14 +1,18 @@
 #!/usr/bin/env node
 import { ConfigError, loadConfig } from './config/index.js';
 import { createLogger } from './logger.js';
+import { runMigrate } from './migrate-command.js';
 import { startRegistry } from './server.js';
 
 /**
  * berth-registry serve [--config FILE]
  * Starts the registry with embedded defaults, a YAML file and BERTH_* overrides.
  * Exits 0 after a graceful SIGTERM/SIGINT, 1 on a bad configuration or start failure.
+ *
+ * berth-registry migrate --from FILE --to FILE: copies every blob between two storage
+ * configurations (see migrate-command.ts).
  */
-const USAGE = 'usage: berth-registry serve [--config FILE]';
+const USAGE = 'usage: berth-registry serve [--config FILE]\n       berth-registry migrate --from FILE --to FILE [--concurrency N]';
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -16,6 +20,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
+  if (command === 'migrate') return runMigrate(rest, USAGE);
   if (command !== 'serve' && command !== undefined) {
     process.stderr.write(`berth-registry: unknown command "${command}"\n${USAGE}\n`);
     return 2;

@@ -4,11 +4,11 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import { SqliteMetadataStore } from '@berth/metadata';
-import { FilesystemBlobStore } from '@berth/storage';
 import { createApp } from './app.js';
 import { dataPaths, parseListenAddress, type Config } from './config/index.js';
 import { createLogger, type Logger } from './logger.js';
 import { Metrics } from './metrics.js';
+import { openBlobStore } from './storage.js';
 
 export interface RunningRegistry {
   readonly server: Server;
@@ -25,18 +25,31 @@ export interface RunningRegistry {
 export async function startRegistry(config: Config, logger: Logger = createLogger(config.log.level)): Promise<RunningRegistry> {
   const paths = dataPaths(config);
   mkdirSync(dirname(paths.database), { recursive: true });
-  const blobs = await FilesystemBlobStore.open(paths.blobs);
   const metadata = new SqliteMetadataStore(paths.database, config.database.synchronous);
+  const store = await openBlobStore(config, metadata);
+  const { blobs } = store;
   const metrics = config.metrics.enabled ? new Metrics() : undefined;
-  const registry = createApp({ config, blobs, metadata, logger, ...(metrics !== undefined ? { metrics } : {}) });
+  const registry = createApp({
+    config,
+    blobs,
+    metadata,
+    logger,
+    ...(metrics !== undefined ? { metrics } : {}),
+    ...(store.redirectUrl !== undefined ? { redirectUrl: store.redirectUrl } : {}),
+  });
 
-  const orphans = await registry.uploads.removeOrphans();
-  if (orphans > 0) logger.info('removed upload data without a session', { count: orphans });
+  // Storage that is down at start (S3 unreachable) must not keep the registry from serving.
+  try {
+    const orphans = await registry.uploads.removeOrphans();
+    if (orphans > 0) logger.info('removed upload data without a session', { count: orphans });
+  } catch (err) {
+    logger.warn('could not remove upload data without a session', { error: String(err) });
+  }
   const purge = async (): Promise<void> => {
     const n = await registry.uploads.purge(Date.now() - config.uploads.expiry);
     if (n > 0) logger.info('expired upload sessions cancelled', { count: n });
   };
-  await purge();
+  await purge().catch((err: unknown) => logger.warn('upload purge failed', { error: String(err) }));
   const timer = setInterval(() => {
     purge().catch((err: unknown) => logger.error('upload purge failed', { error: String(err) }));
   }, Math.max(1000, config.uploads.purgeinterval));
@@ -62,7 +75,7 @@ export async function startRegistry(config: Config, logger: Logger = createLogge
     });
   });
   const address = server.address() as AddressInfo;
-  logger.info('listening', { address: address.address, port: address.port, tls, blobs: paths.blobs, database: paths.database });
+  logger.info('listening', { address: address.address, port: address.port, tls, driver: blobs.driverName, blobs: config.storage.driver === 's3' ? `s3://${config.storage.bucket}/${config.storage.rootprefix}` : paths.blobs, database: paths.database });
 
   let closing: Promise<void> | undefined;
   const shutdown = (): Promise<void> => {
@@ -77,6 +90,7 @@ export async function startRegistry(config: Config, logger: Logger = createLogge
         server.closeAllConnections();
         await closed;
       }
+      store.close();
       await metadata.close();
       logger.info('stopped');
     })();

@@ -35,7 +35,7 @@ describe('configuration', () => {
     assert.equal(c.delete.enabled, true);
     assert.equal(c.limits.manifestsize, 4 * 1024 * 1024);
     assert.equal(c.uploads.expiry, 24 * 3600 * 1000);
-    assert.deepEqual(dataPaths(c), { blobs: join('data', 'blobs'), database: join('data', 'metadata.db') });
+    assert.deepEqual(dataPaths(c), { blobs: join('data', 'blobs'), database: join('data', 'metadata.db'), spool: join('data', 'spool') });
   });
 
   test('a YAML file sets keys, and BERTH_<SECTION>_<KEY> overrides it', async () => {
@@ -48,8 +48,35 @@ describe('configuration', () => {
   });
 
   test('storage and database paths can be set apart from the data dir', () => {
-    const c = loadConfig({ env: { BERTH_STORAGE_ROOTDIRECTORY: '/srv/blobs', BERTH_DATABASE_PATH: '/srv/db.sqlite' } });
-    assert.deepEqual(dataPaths(c), { blobs: '/srv/blobs', database: '/srv/db.sqlite' });
+    const c = loadConfig({ env: { BERTH_STORAGE_ROOTDIRECTORY: '/srv/blobs', BERTH_DATABASE_PATH: '/srv/db.sqlite', BERTH_STORAGE_SPOOLDIRECTORY: '/srv/spool' } });
+    assert.deepEqual(dataPaths(c), { blobs: '/srv/blobs', database: '/srv/db.sqlite', spool: '/srv/spool' });
+  });
+
+  test('the s3 driver: keys from YAML and BERTH_STORAGE_*, checked together', async () => {
+    const path = await file('storage:\n  driver: s3\n  bucket: images\n  region: eu-west-1\n  pathstyle: true\n  rootprefix: berth\n  partsize: 32MiB\n');
+    const c = loadConfig({ env: { BERTH_CONFIG: path, BERTH_STORAGE_ENDPOINT: 'http://minio:9000', BERTH_STORAGE_REDIRECT: 'true' } });
+    assert.equal(c.storage.driver, 's3');
+    assert.equal(c.storage.bucket, 'images');
+    assert.equal(c.storage.region, 'eu-west-1');
+    assert.equal(c.storage.pathstyle, true);
+    assert.equal(c.storage.rootprefix, 'berth');
+    assert.equal(c.storage.partsize, 32 * 1024 * 1024);
+    assert.equal(c.storage.endpoint, 'http://minio:9000');
+    assert.equal(c.storage.redirect, true);
+    assert.equal(c.storage.encryption, 'none');
+    assert.throws(
+      () => loadConfig({ env: { BERTH_STORAGE_DRIVER: 's3', BERTH_STORAGE_PARTSIZE: '1MiB', BERTH_STORAGE_ACCESSKEY: 'a' } }),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.deepEqual(err.problems, [
+          'storage.bucket: required when storage.driver is s3',
+          'storage.accesskey and storage.secretkey must be set together',
+          'storage.partsize: at least 5MiB, got 1048576 bytes',
+        ]);
+        return true;
+      },
+    );
+    assert.throws(() => loadConfig({ env: { BERTH_STORAGE_DRIVER: 'gcs' } }), /storage\.driver: expected one of filesystem, s3/);
   });
 
   test('one line per bad key, naming the key and where the value came from', async () => {

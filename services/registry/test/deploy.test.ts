@@ -71,4 +71,20 @@ describe('docker-compose.yml', () => {
   test('docker-compose validates it', () => {
     execFileSync('docker-compose', ['-f', join(root, 'docker-compose.yml'), 'config', '-q'], { stdio: 'pipe' });
   });
+
+  test('profile s3: the registry on the s3 driver against the S3-compatible server of the profile, validated', () => {
+    const s3 = compose.services['registry-s3'] as { environment: Record<string, string>; profiles?: string[]; depends_on?: Record<string, unknown> } | undefined;
+    assert.ok(s3 !== undefined);
+    assert.deepEqual(s3.profiles, ['s3']);
+    // ${VAR:-default} as compose resolves it without the variables set.
+    const env = Object.fromEntries(Object.entries(s3.environment).map(([k, v]) => [k, v.replace(/\$\{[A-Z0-9_]+:-([^}]*)\}/g, '$1')]));
+    const config = loadConfig({ env });
+    assert.equal(config.storage.driver, 's3');
+    assert.equal(config.storage.endpoint, 'http://s3:9000');
+    assert.equal(config.storage.bucket, 'berth');
+    assert.ok(compose.services['s3'] !== undefined && compose.services['s3-bucket'] !== undefined);
+    const out = execFileSync('docker-compose', ['-f', join(root, 'docker-compose.yml'), '--profile', 's3', 'config'], { stdio: 'pipe' }).toString();
+    assert.match(out, /registry-s3:/);
+    assert.match(out, /BERTH_STORAGE_DRIVER: s3/);
+  });
 });

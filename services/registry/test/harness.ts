@@ -1,35 +1,86 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import type { Express } from 'express';
 import request from 'supertest';
 import { SqliteMetadataStore } from '@berth/metadata';
-import { FilesystemBlobStore } from '@berth/storage';
+import type { BlobStore } from '@berth/storage';
+import { startS3Server, type TestS3Server } from '@berth/storage/test-s3-server';
 import { createApp, type RegistryApp } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config/index.js';
-import { silentLogger } from '../src/logger.js';
+import { createLogger, silentLogger } from '../src/logger.js';
 import { Metrics } from '../src/metrics.js';
+import { openBlobStore } from '../src/storage.js';
 
-/** A registry app on fresh disk storage in a temp dir; `reopen` builds a new app on the same data. */
+/**
+ * The blob driver every registry suite runs on: BERTH_TEST_STORAGE=s3 runs them on the
+ * S3 driver against a real S3-compatible server (s3rver on 127.0.0.1, one per test
+ * process); the test runner runs the registry suites once per driver.
+ */
+export const TEST_DRIVER: 'filesystem' | 's3' = process.env['BERTH_TEST_STORAGE'] === 's3' ? 's3' : 'filesystem';
+
+let s3: Promise<TestS3Server> | undefined;
+// Registered at load, so on the root test: the server outlives every suite of the file.
+after(async () => (await s3)?.close());
+
+/** The shared S3 server of this test process (started on first use, closed at the end). */
+export function testS3Server(): Promise<TestS3Server> {
+  s3 ??= startS3Server();
+  return s3;
+}
+
+/** BERTH_STORAGE_* variables that point a registry at the shared S3 server, under its own prefix. */
+export async function s3Env(prefix = randomUUID()): Promise<Record<string, string>> {
+  const server = await testS3Server();
+  return {
+    BERTH_STORAGE_DRIVER: 's3',
+    BERTH_STORAGE_BUCKET: server.bucket,
+    BERTH_STORAGE_REGION: server.region,
+    BERTH_STORAGE_ENDPOINT: server.endpoint,
+    BERTH_STORAGE_PATHSTYLE: 'true',
+    BERTH_STORAGE_ACCESSKEY: server.accessKeyId,
+    BERTH_STORAGE_SECRETKEY: server.secretAccessKey,
+    BERTH_STORAGE_ROOTPREFIX: prefix,
+    BERTH_STORAGE_PARTSIZE: '5MiB',
+    BERTH_STORAGE_TIMEOUT: '5s',
+    BERTH_STORAGE_RETRIES: '2',
+  };
+}
+
+/** A registry app on fresh storage (TEST_DRIVER) in a temp dir; `reopen` builds a new app on the same data. */
 export interface Harness {
   readonly app: Express;
   readonly registry: RegistryApp;
   readonly dir: string;
-  readonly blobs: FilesystemBlobStore;
+  readonly blobs: BlobStore;
   reopen(): Promise<Harness>;
   close(): Promise<void>;
 }
 
-export async function openHarness(env: Record<string, string> = {}, dir?: string): Promise<Harness> {
+export async function openHarness(env: Record<string, string> = {}, dir?: string, prefix = randomUUID()): Promise<Harness> {
   const root = dir ?? (await mkdtemp(join(tmpdir(), 'berth-test-')));
-  const config: Config = loadConfig({ env: { BERTH_DATA_DIR: root, BERTH_LOG_REQUESTS: 'false', ...env } });
-  const blobs = await FilesystemBlobStore.open(join(root, 'blobs'));
+  const driverEnv = TEST_DRIVER === 's3' ? await s3Env(prefix) : {};
+  const config: Config = loadConfig({ env: { BERTH_DATA_DIR: root, BERTH_LOG_REQUESTS: 'false', ...driverEnv, ...env } });
   const metadata = new SqliteMetadataStore(join(root, 'metadata.db'));
-  const registry = createApp({ config, blobs, metadata, logger: silentLogger, metrics: new Metrics({ processMetrics: false }) });
+  const store = await openBlobStore(config, metadata);
+  const { blobs } = store;
+  const logger = process.env['BERTH_TEST_LOG'] === '1' ? createLogger('debug', (l) => process.stderr.write(l)) : silentLogger;
+  const registry = createApp({
+    config,
+    blobs,
+    metadata,
+    logger,
+    metrics: new Metrics({ processMetrics: false }),
+    ...(store.redirectUrl !== undefined ? { redirectUrl: store.redirectUrl } : {}),
+  });
   let closed = false;
   const closeStores = async (): Promise<void> => {
-    if (!closed) await metadata.close();
+    if (!closed) {
+      store.close();
+      await metadata.close();
+    }
     closed = true;
   };
   return {
@@ -39,7 +90,7 @@ export async function openHarness(env: Record<string, string> = {}, dir?: string
     blobs,
     reopen: async () => {
       await closeStores();
-      return openHarness(env, root);
+      return openHarness(env, root, prefix);
     },
     close: async () => {
       await closeStores();
@@ -99,4 +150,10 @@ export async function pushImage(app: Express, name: string, tag: string | undefi
 export function errorCode(res: { body: unknown }): string | undefined {
   const body = res.body as { errors?: { code?: string }[] } | undefined;
   return body?.errors?.[0]?.code;
+}
+
+export async function listAll(it: AsyncIterable<string>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const x of it) out.push(x);
+  return out;
 }

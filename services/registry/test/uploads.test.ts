@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
-import { errorCode, openHarness, pushBlob, sha256, type Harness } from './harness.js';
+import { errorCode, listAll, openHarness, pushBlob, sha256, type Harness } from './harness.js';
 import { raw } from './raw.js';
 
 async function startUpload(h: Harness, name: string): Promise<string> {
@@ -124,7 +122,7 @@ describe('uploads: sessions, chunks and completion', () => {
     await request(h.app).delete(loc).expect(204);
     const res = await request(h.app).get(loc).expect(404);
     assert.equal(errorCode(res), 'BLOB_UPLOAD_UNKNOWN');
-    assert.ok(!(await readdir(join(h.dir, 'blobs', 'uploads'))).includes(uuid));
+    assert.ok(!(await listAll(h.blobs.listUploads())).includes(uuid));
     await request(h.app).delete(loc).expect(404);
   });
 
@@ -145,11 +143,11 @@ describe('uploads: sessions, chunks and completion', () => {
   });
 
   test('monolithic POST ?digest= with the wrong digest stores nothing', async () => {
-    const before = (await readdir(join(h.dir, 'blobs', 'uploads'))).length;
+    const before = (await listAll(h.blobs.listUploads())).length;
     const res = await request(h.app).post(`/v2/up/mono/blobs/uploads/?digest=${sha256('x')}`).set('Content-Type', 'application/octet-stream').send(Buffer.from('y')).expect(400);
     assert.equal(errorCode(res), 'DIGEST_INVALID');
     await request(h.app).head(`/v2/up/mono/blobs/${sha256('y')}`).expect(404);
-    assert.equal((await readdir(join(h.dir, 'blobs', 'uploads'))).length, before);
+    assert.equal((await listAll(h.blobs.listUploads())).length, before);
   });
 
   test('an empty blob can be pushed', async () => {
@@ -162,9 +160,7 @@ describe('uploads: sessions, chunks and completion', () => {
     const d1 = await pushBlob(h.app, 'up/dup', 'same bytes');
     const d2 = await pushBlob(h.app, 'up/dup2', 'same bytes');
     assert.equal(d1, d2);
-    const hex = d1.slice('sha256:'.length);
-    const files = await readdir(join(h.dir, 'blobs', 'blobs', 'sha256', hex.slice(0, 2)));
-    assert.deepEqual(files.filter((f) => f === hex), [hex]);
+    assert.deepEqual((await listAll(h.blobs.list())).filter((d) => d === d1), [d1]);
   });
 });
 
@@ -209,7 +205,7 @@ describe('uploads: limits, restart and expiry', () => {
       assert.equal(res.status, 400);
       assert.equal(errorCode(res), 'SIZE_INVALID');
       await request(h.app).head(`/v2/lim/it/blobs/${sha256(big)}`).expect(404);
-      assert.deepEqual(await readdir(join(h.dir, 'blobs', 'uploads')), []);
+      assert.deepEqual(await listAll(h.blobs.listUploads()), []);
     } finally {
       await h.close();
     }
@@ -258,7 +254,7 @@ describe('uploads: limits, restart and expiry', () => {
       assert.equal(await h.registry.uploads.purge(Date.now() - 60_000), 0);
       assert.equal(await h.registry.uploads.purge(Date.now() + 1), 1);
       await request(h.app).get(loc).expect(404);
-      assert.deepEqual(await readdir(join(h.dir, 'blobs', 'uploads')), []);
+      assert.deepEqual(await listAll(h.blobs.listUploads()), []);
     } finally {
       await h.close();
     }
@@ -269,7 +265,7 @@ describe('uploads: limits, restart and expiry', () => {
     try {
       await h.blobs.startUpload('11111111-2222-3333-4444-555555555555');
       assert.equal(await h.registry.uploads.removeOrphans(), 1);
-      assert.deepEqual(await readdir(join(h.dir, 'blobs', 'uploads')), []);
+      assert.deepEqual(await listAll(h.blobs.listUploads()), []);
     } finally {
       await h.close();
     }

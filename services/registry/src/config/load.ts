@@ -81,13 +81,23 @@ export function loadConfig(options: LoadOptions = {}): Config {
   if (config.auth.mode === 'token' && !config.auth.tokenserver && config.auth.publickeys === '' && config.auth.jwks === '') {
     throw new ConfigError(['auth.publickeys or auth.jwks: required when auth.mode is token and auth.tokenserver is false']);
   }
+  if (config.storage.driver === 's3') {
+    const s3 = config.storage;
+    const s3problems: string[] = [];
+    if (s3.bucket === '') s3problems.push('storage.bucket: required when storage.driver is s3');
+    if ((s3.accesskey === '') !== (s3.secretkey === '')) s3problems.push('storage.accesskey and storage.secretkey must be set together');
+    if (s3.partsize < 5 * 1024 * 1024) s3problems.push(`storage.partsize: at least 5MiB, got ${s3.partsize} bytes`);
+    if (s3.endpoint !== '' && !/^https?:\/\/[^\s/]+/.test(s3.endpoint)) s3problems.push(`storage.endpoint: expected an http(s) URL, got ${JSON.stringify(s3.endpoint)}`);
+    if (s3problems.length > 0) throw new ConfigError(s3problems);
+  }
   return config;
 }
 
 /** Where the blobs and the database go, after defaults are applied. */
-export function dataPaths(config: Config): { blobs: string; database: string } {
+export function dataPaths(config: Config): { blobs: string; database: string; spool: string } {
   return {
     blobs: config.storage.rootdirectory !== '' ? config.storage.rootdirectory : join(config.data.dir, 'blobs'),
+    spool: config.storage.spooldirectory !== '' ? config.storage.spooldirectory : join(config.data.dir, 'spool'),
     database: config.database.path !== '' ? config.database.path : join(config.data.dir, 'metadata.db'),
   };
 }

@@ -165,7 +165,13 @@ export class UploadService {
       running = { algorithm, hash: createDigester(algorithm), offset: 0 };
       this.hashes.set(session.id, running);
     }
-    const counter = new HashingCounter(running?.hash, this.limits.maxBlobSize - session.size);
+    const mismatch = (): Error =>
+      new RegistryError('RANGE_INVALID', 'chunk length does not match Content-Range', undefined, rangeHeader(session.size));
+    const counter = new HashingCounter(
+      running?.hash,
+      this.limits.maxBlobSize - session.size,
+      range !== undefined ? { length: range.end - range.start + 1, error: mismatch } : undefined,
+    );
     // Errors of the body (client gone) reach the store through `counter`.
     pipelineCb(body, counter, () => undefined);
     let size: number;

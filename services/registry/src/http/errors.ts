@@ -1,5 +1,7 @@
 import type { ErrorRequestHandler } from 'express';
 import { RegistryError, errorBody } from '@berth/oci';
+import { StorageUnavailableError } from '@berth/storage';
+import { storageUnavailable } from '../core/storage-errors.js';
 import type { Logger } from '../logger.js';
 
 /**
@@ -30,6 +32,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 
 function toRegistryError(err: unknown, logger: Logger, requestId: unknown): RegistryError {
   if (err instanceof RegistryError) return err;
+  if (err instanceof StorageUnavailableError) {
+    logger.warn('blob storage unavailable', { requestId, error: err.message });
+    return storageUnavailable();
+  }
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     logger.error('storage full', { requestId, code });

@@ -8,9 +8,10 @@ import type { EndpointOf, RouteDeps, RouteModule } from './deps.js';
 /**
  * GET/HEAD/DELETE /v2/<name>/blobs/<digest>. A blob is readable only through a
  * repository it is linked to; its size comes from metadata, its bytes stream from the
- * store with single-range support. DELETE unlinks it from the repository.
+ * store with single-range support, or (storage.redirect) a 307 sends the client to a
+ * pre-signed storage URL. HEAD answers from metadata alone. DELETE unlinks the blob.
  */
-async function serve(req: Request, res: Response, ep: EndpointOf<'blob'>, { metadata, blobs }: RouteDeps, head: boolean): Promise<void> {
+async function serve(req: Request, res: Response, ep: EndpointOf<'blob'>, { metadata, blobs, redirectUrl }: RouteDeps, head: boolean): Promise<void> {
   const name = checkName(ep.name);
   const { digest } = checkDigest(ep.digest);
   const info = await metadata.getBlob(name, digest);
@@ -23,6 +24,18 @@ async function serve(req: Request, res: Response, ep: EndpointOf<'blob'>, { meta
   res.setHeader('Content-Type', 'application/octet-stream');
   if (req.headers['if-none-match'] === etag) {
     res.status(304).end();
+    return;
+  }
+  if (!head && redirectUrl !== undefined) {
+    // The client fetches the bytes (and any Range) from storage directly.
+    let url;
+    try {
+      url = await redirectUrl(digest);
+    } catch (err) {
+      throw fromStorageError(err, digest);
+    }
+    if (url === undefined) throw new RegistryError('BLOB_UNKNOWN', undefined, { digest });
+    res.status(307).setHeader('Location', url).setHeader('Cache-Control', 'no-store').setHeader('Content-Length', '0').end();
     return;
   }
   const range = parseRangeHeader(req.headers.range, info.size);

@@ -15,6 +15,8 @@ export interface RouteDeps {
   readonly uploads: UploadService;
   readonly manifests: ManifestService;
   readonly metrics: Metrics | undefined;
+  /** Set when blob GETs redirect to pre-signed storage URLs (storage.redirect). */
+  readonly redirectUrl: ((digest: string) => Promise<string | undefined>) | undefined;
 }
 
 export type EndpointOf<K extends EndpointKind> = Extract<Endpoint, { kind: K }>;

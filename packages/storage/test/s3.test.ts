@@ -1,0 +1,181 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteMetadataStore } from '@berth/metadata';
+import { S3BlobStore } from '../src/s3/driver.js';
+import { MIN_PART_SIZE } from '../src/s3/options.js';
+import { blobStoreSuite } from './driver-suite.js';
+import { collect, hashStream, patternStream, sha256, streamOf } from './helpers.js';
+import { startS3Server, type TestS3Server } from './s3-server.js';
+
+/** An S3 store on a running test server, with its catalog in a fresh SQLite file. */
+export async function openS3Store(s3: TestS3Server, overrides: { partSize?: number; timeout?: number; attempts?: number } = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'berth-s3-test-'));
+  const metadata = new SqliteMetadataStore(join(dir, 'metadata.db'));
+  const store = await S3BlobStore.open({
+    bucket: s3.bucket,
+    region: s3.region,
+    endpoint: s3.endpoint,
+    forcePathStyle: true,
+    prefix: 'registry/',
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    spoolDir: join(dir, 'spool'),
+    partSize: overrides.partSize ?? MIN_PART_SIZE,
+    concurrency: 2,
+    retry: { attempts: overrides.attempts ?? 3, baseDelay: 20, maxDelay: 200, timeout: overrides.timeout ?? 10_000 },
+    presignExpiry: 300,
+    catalog: metadata.blobCatalog(),
+  });
+  return {
+    store,
+    dir,
+    metadata,
+    async cleanup(): Promise<void> {
+      store.destroy();
+      await metadata.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+let server: TestS3Server;
+before(async () => {
+  server = await startS3Server();
+});
+after(async () => {
+  await server.close();
+});
+
+blobStoreSuite('s3', () => openS3Store(server));
+
+describe('S3BlobStore specifics', () => {
+  test('a blob larger than a part is one object at the upload key, with no copy and no parts left', async () => {
+    const opened = await openS3Store(server);
+    try {
+      const { store } = opened;
+      const id = randomUUID();
+      await store.startUpload(id);
+      const h = (await import('node:crypto')).createHash('sha256');
+      const total = 2 * MIN_PART_SIZE + 1234;
+      assert.equal(await store.append(id, 0, patternStream(0, total, h)), total);
+      const digest = `sha256:${h.digest('hex')}`;
+      // Only the sub-part tail waits on local disk.
+      const spool = await readdir(join(opened.dir, 'spool'));
+      assert.equal(spool.length, 1);
+      assert.equal(await server.openMultipartUploads(), 1);
+      await store.commit(id, digest);
+      assert.equal(await server.openMultipartUploads(), 0);
+      assert.deepEqual(await readdir(join(opened.dir, 'spool')), []);
+      assert.deepEqual(await hashStream(await store.read(digest)), { hex: digest.slice(7), size: total });
+      const url = await store.presignedUrl(digest);
+      assert.ok(url?.includes(`/registry/uploads/${id}`), url);
+      const res = await fetch(url as string, { headers: { Range: 'bytes=0-9' } });
+      assert.equal(res.status, 206);
+      assert.equal((await res.arrayBuffer()).byteLength, 10);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
+  test('cancel aborts the multipart upload: no parts are left behind', async () => {
+    const opened = await openS3Store(server);
+    try {
+      const { store } = opened;
+      const id = randomUUID();
+      await store.startUpload(id);
+      await store.append(id, 0, patternStream(0, MIN_PART_SIZE + 10));
+      assert.equal(await server.openMultipartUploads(), 1);
+      await store.cancel(id);
+      assert.equal(await server.openMultipartUploads(), 0);
+      assert.deepEqual(await readdir(join(opened.dir, 'spool')), []);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
+  test('an upload read back (after a restart) is sealed, then continues and commits intact', async () => {
+    const opened = await openS3Store(server);
+    try {
+      const { store } = opened;
+      const id = randomUUID();
+      await store.startUpload(id);
+      const h = (await import('node:crypto')).createHash('sha256');
+      const first = MIN_PART_SIZE + 100;
+      await store.append(id, 0, patternStream(0, first, h));
+      assert.deepEqual(await hashStream(await store.readUpload(id)), {
+        hex: (await hashStream(patternStream(0, first))).hex,
+        size: first,
+      });
+      const total = 2 * MIN_PART_SIZE + 7;
+      assert.equal(await store.append(id, first, patternStream(first, total, h)), total);
+      const digest = `sha256:${h.digest('hex')}`;
+      await store.commit(id, digest);
+      assert.deepEqual(await hashStream(await store.read(digest)), { hex: digest.slice(7), size: total });
+      assert.equal(await server.openMultipartUploads(), 0);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
+  test('parts ready while the multipart upload is still being created share one multipart upload (regression)', async () => {
+    const opened = await openS3Store(server);
+    try {
+      const { store } = opened;
+      const id = randomUUID();
+      await store.startUpload(id);
+      // A slow CreateMultipartUpload: the second part is cut before it answers.
+      const end = server.inject({ count: 1, method: 'POST', delayMs: 400 });
+      const h = (await import('node:crypto')).createHash('sha256');
+      const total = 3 * MIN_PART_SIZE + 5;
+      try {
+        assert.equal(await store.append(id, 0, patternStream(0, total, h)), total);
+      } finally {
+        end();
+      }
+      const digest = `sha256:${h.digest('hex')}`;
+      await store.commit(id, digest);
+      assert.deepEqual(await hashStream(await store.read(digest)), { hex: digest.slice(7), size: total });
+      assert.equal(await server.openMultipartUploads(), 0);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
+  test('a rewind into bytes already sent as parts is refused', async () => {
+    const opened = await openS3Store(server);
+    try {
+      const { store } = opened;
+      const id = randomUUID();
+      await store.startUpload(id);
+      await store.append(id, 0, patternStream(0, MIN_PART_SIZE + 10));
+      await assert.rejects(store.append(id, 5, streamOf('x')), /is at/);
+      await store.cancel(id);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
+  test('committing a digest stored already keeps one object and drops the new upload', async () => {
+    const opened = await openS3Store(server);
+    try {
+      const { store } = opened;
+      const content = `dedup ${randomUUID()}`;
+      const a = randomUUID();
+      const b = randomUUID();
+      for (const id of [a, b]) {
+        await store.startUpload(id);
+        await store.append(id, 0, streamOf(content));
+      }
+      await store.commit(a, sha256(content));
+      await store.commit(b, sha256(content));
+      const key = (await opened.metadata.blobCatalog().location(sha256(content)))?.key;
+      assert.equal(key, `registry/uploads/${a}`);
+      assert.equal((await collect(await store.read(sha256(content)))).toString(), content);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+});
