@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getAttributeSync } from '@napi-rs/xattr';
 import { requireTools } from '@berth/test-support/exec';
@@ -237,5 +237,24 @@ describe('layer unpacking', () => {
     assert.deepEqual(readdirSync(paths.byDigest), [blob.diffId.slice(7)]);
     assert.deepEqual(readdirSync(paths.tmp), []);
     assert.equal(readdirSync(results[0]?.dir ?? '').length, 300);
+  });
+
+  test('crash safety: an entry of an earlier boot without its synced mark is unpacked again', async () => {
+    const { paths, blob, layer } = await unpack([file('data', 'important')]);
+    const entry = join(layer.dir, '..');
+    for (let i = 0; i < 600 && !existsSync(join(entry, 'synced')); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(existsSync(join(entry, 'synced')), 'the background syncfs marks the entry');
+    // as after a crash before the data reached the disk, in an earlier boot
+    rmSync(join(entry, 'synced'));
+    writeFileSync(join(entry, 'boot_id'), '00000000-0000-0000-0000-000000000000\n');
+    writeFileSync(join(layer.dir, 'data'), '');
+    const again = await unpackLayer(paths, blob.path, blob.diffId);
+    assert.equal(again.unpacked, true, 'unpacked again');
+    assert.equal(readFileSync(join(again.layer.dir, 'data'), 'utf8'), 'important');
+    assert.deepEqual(readdirSync(paths.tmp), []);
+    // an entry of an earlier boot that was synced is trusted
+    writeFileSync(join(entry, 'boot_id'), '00000000-0000-0000-0000-000000000000\n');
+    writeFileSync(join(entry, 'synced'), '');
+    assert.equal((await unpackLayer(paths, blob.path, blob.diffId)).unpacked, false);
   });
 });
