@@ -1,13 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getAttributeSync } from '@napi-rs/xattr';
 import { requireTools } from '@berth/test-support/exec';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
 import { DiffIdMismatchError, InvalidTarError, LayerPaths, UnsafeLayerError, unpackLayer } from '../src/index.js';
-import { dir, file, hardlink, headerBlock, MTIME, sha256, symlink, tarBytes, writeLayer, type Compression, type RawEntry } from './layers-support.js';
+import { dir, file, hardlink, headerBlock, MTIME, sha256, symlink, tarBytes, treeOf, writeLayer, type Compression, type RawEntry } from './layers-support.js';
 
 describe('layer unpacking', () => {
   let tmp = '';
@@ -257,4 +257,32 @@ describe('layer unpacking', () => {
     writeFileSync(join(entry, 'synced'), '');
     assert.equal((await unpackLayer(paths, blob.path, blob.diffId)).unpacked, false);
   });
+
+  test('GNU tar archives (gnu and pax formats, gzip and zstd) unpack to the tree they were made from', async () => {
+    const src = join(tmp, 'gnu-src');
+    mkdirSync(join(src, 'deep', 'x'.repeat(90), 'y'.repeat(90)), { recursive: true });
+    writeFileSync(join(src, 'deep', 'x'.repeat(90), 'y'.repeat(90), 'z'.repeat(120)), 'long');
+    writeFileSync(join(src, 'suid'), 'ELF', { mode: 0o755 });
+    chmodSync(join(src, 'suid'), 0o4755);
+    writeFileSync(join(src, 'bigid'), 'b');
+    chownSync(join(src, 'bigid'), 3_000_000, 3_000_001); // beyond 7 octal digits: base-256 (gnu) or pax records
+    linkSync(join(src, 'suid'), join(src, 'hard'));
+    symlinkSync('x'.repeat(150), join(src, 'longlink'));
+    spawnSync('mknod', [join(src, 'null'), 'c', '1', '3']);
+    utimesSync(join(src, 'deep'), 1_500_000_000, 1_500_000_000);
+    const want = treeOf(src);
+    for (const [format, flag] of [['gnu', '-z'], ['pax', '--zstd']] as const) {
+      const { paths, blobs } = fresh();
+      const blobPath = join(blobs, `layer-${format}`);
+      const made = spawnSync('tar', ['-C', src, `--format=${format}`, flag, '-cf', blobPath, '.'], { encoding: 'utf8' });
+      assert.equal(made.status, 0, made.stderr);
+      const plain = spawnSync('sh', ['-c', `${flag === '-z' ? 'gzip' : 'zstd'} -dc ${blobPath} | sha256sum`], { encoding: 'utf8' });
+      const diffId = `sha256:${plain.stdout.split(' ')[0] ?? ''}`;
+      const { layer } = await unpackLayer(paths, blobPath, diffId);
+      assert.deepEqual(treeOf(layer.dir), want, format);
+      assert.equal(lstatSync(join(layer.dir, 'deep')).mtimeMs, 1_500_000_000_000, format);
+      assert.deepEqual([lstatSync(join(layer.dir, 'bigid')).uid, lstatSync(join(layer.dir, 'bigid')).gid], [3_000_000, 3_000_001], format);
+    }
+  });
 });
+
