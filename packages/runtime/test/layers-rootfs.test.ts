@@ -102,6 +102,23 @@ describe('container root file systems', () => {
     assert.equal(existsSync(rootfs.path), false);
   });
 
+  test("'auto' falls back to the copy where overlayfs refuses (a container directory on an overlay)", async () => {
+    const nest = join(tmp, 'nest');
+    for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(nest, d), { recursive: true });
+    const m = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${nest}/l,upperdir=${nest}/u,workdir=${nest}/w`, `${nest}/m`], { encoding: 'utf8' });
+    assert.equal(m.status, 0, m.stderr);
+    try {
+      await assert.rejects(createRootfs(base, join(nest, 'm/c0'), { mode: 'overlay' }), /mount/);
+      const rootfs = await createRootfs(base, join(nest, 'm/c1'));
+      assert.equal(rootfs.kind, 'copy');
+      assert.deepEqual(treeOf(rootfs.path), expected);
+      assert.deepEqual(readdirSync(join(nest, 'm/c1')).sort(), ['rootfs', 'rootfs.json']);
+      await rootfs.remove();
+    } finally {
+      spawnSync('umount', [`${nest}/m`]);
+    }
+  });
+
   test('read-only rootfs refuses writes', async () => {
     const rootfs = await createRootfs(base, join(tmp, 'c3'), { readOnly: true });
     try {

@@ -208,6 +208,19 @@ describe('layer unpacking', () => {
     await refused(tarBytes([{ name: 'sparse', flag: 'S' }]), InvalidTarError, /sparse/);
   });
 
+  test('corrupt gzip and zstd streams are refused', async () => {
+    for (const c of ['gzip', 'zstd'] as const) {
+      const { paths, blobs } = fresh();
+      const tar = tarBytes([file('a', Buffer.alloc(200_000, 3))]);
+      const blob = writeLayer(blobs, tar, c);
+      const bytes = readFileSync(blob.path);
+      writeFileSync(blob.path, Buffer.concat([bytes.subarray(0, 20), Buffer.alloc(64, 0x55), bytes.subarray(84)]));
+      await assert.rejects(unpackLayer(paths, blob.path, blob.diffId), (err: Error) => err instanceof InvalidTarError || err instanceof DiffIdMismatchError, c);
+      assert.deepEqual(readdirSync(paths.tmp), [], c);
+      assert.equal(existsSync(paths.entry(blob.diffId)), false, c);
+    }
+  });
+
   test('a diff_id mismatch leaves nothing in the cache', async () => {
     await refused([file('a', 'a')], DiffIdMismatchError, /does not match diff_id/, sha256(Buffer.from('something else')));
   });

@@ -4,7 +4,7 @@ import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LayerApplier } from './apply.js';
 import { openLayer } from './decompress.js';
-import { DiffIdMismatchError } from './errors.js';
+import { DiffIdMismatchError, InvalidTarError } from './errors.js';
 import { hexOf, type LayerPaths } from './paths.js';
 import { TarReader } from './tar/reader.js';
 import type { UnpackedLayer } from './types.js';
@@ -53,6 +53,8 @@ export async function unpackLayerFile(paths: LayerPaths, blobPath: string, diffI
       await source.done();
     } catch (err) {
       source.destroy();
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && code.startsWith('Z_')) throw new InvalidTarError(`${source.compression} layer does not decompress: ${(err as Error).message}`);
       throw err;
     }
     const actual = reader.digest();
@@ -153,11 +155,20 @@ async function discardStale(paths: LayerPaths, entry: string): Promise<void> {
 }
 
 /**
- * syncfs of the new entry in a detached process that outlives this one, then the `synced`
- * mark (written after the data, so a mark implies the data).
+ * syncfs of new entries in a detached process that outlives this one, then their `synced`
+ * marks (written after the data, so a mark implies the data). Entries unpacked in the same
+ * turn of the event loop share one process (they are on one file system).
  */
+let pendingSync: string[] = [];
 function syncLater(entry: string): void {
-  const child = spawn('sh', ['-c', 'sync -f "$1" && : > "$1/synced" && sync -f "$1"', 'sh', entry], { detached: true, stdio: 'ignore' });
-  child.on('error', () => undefined);
-  child.unref();
+  pendingSync.push(entry);
+  if (pendingSync.length > 1) return;
+  setImmediate(() => {
+    const entries = pendingSync;
+    pendingSync = [];
+    const script = 'sync -f "$1" && for d; do : > "$d/synced"; done && sync -f "$1"';
+    const child = spawn('sh', ['-c', script, 'sh', ...entries], { detached: true, stdio: 'ignore' });
+    child.on('error', () => undefined);
+    child.unref();
+  });
 }
