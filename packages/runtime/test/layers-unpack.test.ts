@@ -63,6 +63,9 @@ describe('layer unpacking', () => {
       { name: 'dev/loop9', flag: '4', mode: 0o660, devmajor: 7, devminor: 9, gid: 6 },
       { name: 'dev/pipe', flag: '6', mode: 0o600 },
       file('frac', 'f', { pax: { mtime: '1600000000.25' } }),
+      file('wide', 'w', { mode: 0o666 }),
+      dir('shared', { mode: 0o2775, gid: 50 }),
+      file('shared/roots', 'r', { mode: 0o644, uid: 0, gid: 0 }),
     ]);
     assert.equal(unpacked, true);
     const su = lstatSync(join(fs, 'bin/su'));
@@ -84,6 +87,9 @@ describe('layer unpacking', () => {
     assert.deepEqual([loop.rdev, loop.gid, loop.mode & 0o777], [0x709, 6, 0o660]);
     assert.ok(lstatSync(join(fs, 'dev/pipe')).isFIFO());
     assert.equal(lstatSync(join(fs, 'frac')).mtimeMs, 1_600_000_000_250);
+    assert.equal(lstatSync(join(fs, 'wide')).mode & 0o7777, 0o666, 'mode beyond the umask');
+    const roots = lstatSync(join(fs, 'shared/roots'));
+    assert.deepEqual([roots.uid, roots.gid], [0, 0], 'not the group a setgid directory hands down');
   });
 
   test('gzip, zstd and plain tar give the same tree; the cache is hit the second time', async () => {
