@@ -20,4 +20,4 @@ export {
   UnsafeLayerError,
   InvalidTarError,
 } from './layers/index.js';
-export type { EnsureLayersOptions, LayerBlob, LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer, UnpackEvent } from './layers/index.js';
+export type { EnsureLayersOptions, LayerBlob, LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer, UnpackEvent, UnpackOptions, UnpackResult } from './layers/index.js';

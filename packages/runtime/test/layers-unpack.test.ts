@@ -303,5 +303,21 @@ describe('layer unpacking', () => {
       assert.deepEqual([lstatSync(join(layer.dir, 'bigid')).uid, lstatSync(join(layer.dir, 'bigid')).gid], [3_000_000, 3_000_001], format);
     }
   });
+
+  test('a cached layer is used for a new blob only after that blob hashes to its diff_id', async () => {
+    const { paths, blobs } = fresh();
+    const tar = tarBytes([file('a', 'honest')]);
+    const gz = writeLayer(blobs, tar, 'gzip');
+    const zst = writeLayer(blobs, tar, 'zstd');
+    const other = writeLayer(blobs, tarBytes([file('a', 'evil')]), 'gzip');
+    const digestOf = (p: string): string => sha256(readFileSync(p));
+    assert.equal((await unpackLayer(paths, gz.path, gz.diffId, { blobDigest: digestOf(gz.path) })).unpacked, true);
+    await assert.rejects(unpackLayer(paths, other.path, gz.diffId, { blobDigest: digestOf(other.path) }), DiffIdMismatchError);
+    const again = await unpackLayer(paths, zst.path, gz.diffId, { blobDigest: digestOf(zst.path) });
+    assert.equal(again.unpacked, false, 'the same content compressed otherwise: verified, not unpacked');
+    const known = readFileSync(join(paths.entry(gz.diffId), 'blobs'), 'utf8').split('\n').filter(Boolean);
+    assert.deepEqual(known, [digestOf(gz.path), digestOf(zst.path)]);
+    assert.equal(readFileSync(join(again.layer.dir, 'a'), 'utf8'), 'honest');
+  });
 });
 

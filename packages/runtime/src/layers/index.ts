@@ -22,4 +22,5 @@ export { createRootfs, openRootfs, overlaySupported } from './rootfs.js';
 export { diffToLayer } from './diff.js';
 export { LayerPaths } from './paths.js';
 export { DiffIdMismatchError, UnsafeLayerError, InvalidTarError } from './errors.js';
+export type { UnpackOptions, UnpackResult } from './unpack.js';
 export type { EnsureLayersOptions, LayerBlob, LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer, UnpackEvent } from './types.js';
