@@ -148,6 +148,7 @@ describe('container root file systems', () => {
       const r = rootfs.path;
       writeFileSync(join(r, 'keep'), 'changed');
       rmSync(join(r, 'a/y'));
+      rmSync(join(r, 'repl'));
       rmSync(join(r, 'opq'), { recursive: true });
       mkdirSync(join(r, 'opq'));
       writeFileSync(join(r, 'opq/fresh'), 'f');
@@ -158,7 +159,11 @@ describe('container root file systems', () => {
       const long = `usr/${'n'.repeat(150)}`;
       writeFileSync(join(r, long), 'long name');
       spawnSync('mknod', [join(r, 'null'), 'c', '1', '3']);
+      // a lower directory renamed: with redirect_dir=off overlay says EXDEV and mv copies
+      const mv = spawnSync('mv', [join(r, 'a'), join(r, 'a-moved')], { encoding: 'utf8' });
+      assert.equal(mv.status, 0, mv.stderr);
       const view = treeOf(r);
+      assert.ok(view.includes('a-moved/z f 644 0:0 1 '));
 
       const out = join(tmp, 'commit.tar.gz');
       const blob = await diffToLayer(rootfs.upperDir ?? '', out);
@@ -167,7 +172,8 @@ describe('container root file systems', () => {
       assert.equal(blob.digest, `sha256:${createHash('sha256').update(bytes).digest('hex')}`);
       const listing = spawnSync('tar', ['-tzvf', out], { encoding: 'utf8' });
       assert.equal(listing.status, 0, `GNU tar reads it: ${listing.stderr}`);
-      assert.match(listing.stdout, / a\/\.wh\.y\n/);
+      assert.match(listing.stdout, / \.wh\.a\n/);
+      assert.match(listing.stdout, / \.wh\.repl\n/);
       assert.match(listing.stdout, / opq\/\.wh\.\.wh\.\.opq\n/);
       assert.match(listing.stdout, /usr\/local\/bin\/tool2 link to usr\/local\/bin\/tool/);
       assert.match(listing.stdout, new RegExp(long));
