@@ -119,6 +119,23 @@ describe('container root file systems', () => {
     }
   });
 
+  test('a volatile rootfs mounts with volatile, and again after it was left mounted', async () => {
+    const rootfs = await createRootfs(base, join(tmp, 'cv'), { volatile: true });
+    try {
+      const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === rootfs.path) ?? '';
+      assert.match(line, /volatile/);
+      writeFileSync(join(rootfs.path, 'scratch'), 's');
+      // as after a crash: the kernel's marker is there, the mount is not
+      spawnSync('umount', ['-l', rootfs.path]);
+      mkdirSync(join(tmp, 'cv/work/work/incompat/volatile'), { recursive: true });
+      await (await openRootfs(join(tmp, 'cv'))).mount();
+      assert.equal(readFileSync(join(rootfs.path, 'scratch'), 'utf8'), 's');
+    } finally {
+      await rootfs.remove();
+    }
+    assert.equal(isMounted(rootfs.path), false);
+  });
+
   test('read-only rootfs refuses writes', async () => {
     const rootfs = await createRootfs(base, join(tmp, 'c3'), { readOnly: true });
     try {

@@ -13,6 +13,7 @@ export interface OverlaySpec {
   readonly work: string;
   readonly target: string;
   readonly readOnly: boolean;
+  readonly volatile: boolean;
 }
 
 /**
@@ -28,12 +29,16 @@ export function mountOverlay(spec: OverlaySpec): void {
   // only whole files, whiteouts and opaque directories, which is what diffToLayer reads
   // (as docker, which mounts with index=off too, so that many overlays share lowers)
   const fixed = 'index=off,redirect_dir=off,metacopy=off';
-  const options = `lowerdir=${spec.lowers.join(':')},upperdir=${spec.upper},workdir=${spec.work},${fixed}${spec.readOnly ? ',ro' : ''}`;
+  const options = `lowerdir=${spec.lowers.join(':')},upperdir=${spec.upper},workdir=${spec.work},${fixed}${spec.volatile ? ',volatile' : ''}${spec.readOnly ? ',ro' : ''}`;
   if (options.length > MAX_OPTIONS) throw new Error(`overlay of ${spec.lowers.length} layers: mount options exceed one page`);
   runSync('mount', ['-t', 'overlay', 'overlay', '-o', options, spec.target], spec.cwd);
 }
 
-export function unmount(target: string): void {
+export function unmount(target: string, lazy = false): void {
+  if (lazy) {
+    runSync('umount', ['-l', target]);
+    return;
+  }
   try {
     runSync('umount', [target]);
   } catch (err) {

@@ -13,6 +13,7 @@ interface RootfsRecord {
   /** Short lowerdir links relative to cacheDir, top-most first. */
   readonly lowers: readonly string[];
   readonly readOnly: boolean;
+  readonly volatile?: boolean;
 }
 
 /**
@@ -26,7 +27,7 @@ export async function createRootfs(layers: LayerDirs, containerDir: string, opts
   const lowers = layers.layers.map((l) => l.link).reverse();
   mkdirSync(join(dir, 'rootfs'), { recursive: true, mode: 0o755 });
   if (mode !== 'copy') {
-    const record: RootfsRecord = { kind: 'overlay', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true };
+    const record: RootfsRecord = { kind: 'overlay', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true, volatile: opts.volatile === true };
     mkdirSync(join(dir, 'upper'), { recursive: true, mode: 0o755 });
     mkdirSync(join(dir, 'work'), { recursive: true, mode: 0o700 });
     const rootfs = new OverlayRootfs(dir, record);
@@ -77,6 +78,9 @@ class OverlayRootfs implements Rootfs {
 
   async mount(): Promise<void> {
     if (isMountPoint(this.path)) return;
+    // a volatile overlay that was not unmounted cleanly leaves this marker, and the kernel
+    // refuses to mount until it is gone: such a writable layer is kept as it is
+    if (this.record.volatile === true) rmSync(join(this.dir, 'work', 'work', 'incompat'), { recursive: true, force: true });
     mountOverlay({
       cwd: this.record.cacheDir,
       lowers: this.record.lowers,
@@ -84,6 +88,7 @@ class OverlayRootfs implements Rootfs {
       work: join(this.dir, 'work'),
       target: this.path,
       readOnly: this.record.readOnly,
+      volatile: this.record.volatile === true,
     });
   }
 
@@ -92,7 +97,7 @@ class OverlayRootfs implements Rootfs {
   }
 
   async remove(): Promise<void> {
-    await this.release();
+    if (isMountPoint(this.path)) unmount(this.path, true);
     for (const name of ['rootfs', 'upper', 'work', 'rootfs.json']) rmSync(join(this.dir, name), { recursive: true, force: true });
   }
 }

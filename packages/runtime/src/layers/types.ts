@@ -28,6 +28,11 @@ export type RootfsKind = 'overlay' | 'copy';
 export interface RootfsOptions {
   /** Mounts the overlay read-only (the writable layer is still created, for commit). */
   readonly readOnly?: boolean;
+  /**
+   * Overlay's `volatile`: no sync of the writable layer, ever (for `--rm` containers, whose
+   * writes nobody keeps). After a crash its contents may be incomplete.
+   */
+  readonly volatile?: boolean;
   /** 'auto' (default) mounts an overlay and copies when overlayfs is unavailable. */
   readonly mode?: 'auto' | RootfsKind;
 }
@@ -51,7 +56,7 @@ export interface Rootfs {
   mount(): Promise<void>;
   /** Unmounts; a no-op when not mounted or for a copy. The files stay. */
   release(): Promise<void>;
-  /** Unmounts and deletes rootfs/, upper/ and work/ (the container is gone). */
+  /** Unmounts (lazily: what is deleted needs no sync) and deletes rootfs/, upper/ and work/. */
   remove(): Promise<void>;
 }
 
