@@ -11,6 +11,7 @@ export const RUNTIME_PACKAGE = '@berth/runtime';
 export {
   ensureLayers,
   unpackLayer,
+  unpackLayerStream,
   createRootfs,
   openRootfs,
   overlaySupported,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { getAttributeSync } from '@napi-rs/xattr';
 import { requireTools } from '@berth/test-support/exec';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
-import { DiffIdMismatchError, InvalidTarError, LayerPaths, UnsafeLayerError, unpackLayer } from '../src/index.js';
+import { DiffIdMismatchError, InvalidTarError, LayerPaths, UnsafeLayerError, unpackLayer, unpackLayerStream } from '../src/index.js';
 import { dir, file, hardlink, headerBlock, MTIME, sha256, symlink, tarBytes, treeOf, writeLayer, type Compression, type RawEntry } from './layers-support.js';
 
 describe('layer unpacking', () => {
@@ -318,6 +318,38 @@ describe('layer unpacking', () => {
     const known = readFileSync(join(paths.entry(gz.diffId), 'blobs'), 'utf8').split('\n').filter(Boolean);
     assert.deepEqual(known, [digestOf(gz.path), digestOf(zst.path)]);
     assert.equal(readFileSync(join(again.layer.dir, 'a'), 'utf8'), 'honest');
+  });
+
+  test('from a stream (a download teed into the unpacker): gzip, zstd, plain; a broken stream caches nothing', async () => {
+    const tar = tarBytes([dir('etc'), file('etc/hostname', 'streamed\n'), file('big', Buffer.alloc(1_500_000, 9))]);
+    for (const c of ['gzip', 'zstd', 'none'] as const) {
+      const { paths, blobs } = fresh();
+      const blob = writeLayer(blobs, tar, c);
+      const bytes = readFileSync(blob.path);
+      async function* download(upTo = bytes.length, fail = false): AsyncGenerator<Buffer> {
+        for (let i = 0; i < upTo; i += 3000) {
+          await new Promise((r) => setImmediate(r));
+          yield bytes.subarray(i, Math.min(i + 3000, upTo));
+        }
+        if (fail) throw new Error('connection reset');
+      }
+      await assert.rejects(unpackLayerStream(paths, download(bytes.length >> 1, true), blob.diffId), c);
+      assert.equal(existsSync(paths.entry(blob.diffId)), false, `${c}: nothing cached`);
+      assert.deepEqual(readdirSync(paths.tmp), [], c);
+      const r = await unpackLayerStream(paths, download(), blob.diffId, { blobDigest: sha256(bytes) });
+      assert.equal(r.unpacked, true, c);
+      assert.equal(readFileSync(join(r.layer.dir, 'etc/hostname'), 'utf8'), 'streamed\n', c);
+      // cached: the stream is still read to its end
+      let read = 0;
+      async function* counting(): AsyncGenerator<Buffer> {
+        for await (const chunk of download()) {
+          read += chunk.length;
+          yield chunk;
+        }
+      }
+      assert.equal((await unpackLayerStream(paths, counting(), blob.diffId, { blobDigest: sha256(bytes) })).unpacked, false, c);
+      assert.equal(read, bytes.length, `${c}: drained`);
+    }
   });
 });
 

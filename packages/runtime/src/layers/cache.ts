@@ -2,7 +2,7 @@ import { parseManifest, type Descriptor } from '@berth/oci';
 import type { ImageRow, LocalStore } from '@berth/store';
 import { LayerPaths } from './paths.js';
 import type { EnsureLayersOptions, LayerDirs, UnpackedLayer } from './types.js';
-import { removeStaleTemps, unpackLayerFile, type UnpackOptions, type UnpackResult } from './unpack.js';
+import { removeStaleTemps, unpackLayerFrom, type UnpackOptions, type UnpackResult } from './unpack.js';
 
 /** Unpacks in progress in this process, so concurrent callers share one. */
 const inflight = new Map<string, Promise<UnpackResult>>();
@@ -52,12 +52,21 @@ export async function ensureLayers(store: LocalStore, image: ImageRow, opts: Ens
   return { cacheDir: paths.dir, layers };
 }
 
-/** One layer blob into the cache of `paths` (see unpack.ts for the contract). */
+/**
+ * A layer from a stream of its compressed bytes into the cache of `paths`, e.g. a download
+ * teed on its way into the store, so that unpacking overlaps the pull. The stream is read
+ * to its end on success; a stream that fails fails the unpack and caches nothing.
+ */
+export function unpackLayerStream(paths: LayerPaths, stream: AsyncIterable<Buffer>, diffId: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+  return unpackLayerFrom(paths, { stream }, diffId, opts);
+}
+
+/** One layer blob file into the cache of `paths` (see unpack.ts for the contract). */
 export function unpackLayer(paths: LayerPaths, blobPath: string, diffId: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   const key = `${paths.dir}\0${diffId}\0${opts.blobDigest ?? blobPath}`;
   let running = inflight.get(key);
   if (running === undefined) {
-    running = unpackLayerFile(paths, blobPath, diffId, opts).finally(() => inflight.delete(key));
+    running = unpackLayerFrom(paths, { path: blobPath }, diffId, opts).finally(() => inflight.delete(key));
     inflight.set(key, running);
   }
   return running;

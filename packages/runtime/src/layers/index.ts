@@ -7,6 +7,8 @@
  *      applied by our own safe unpacker into <BERTH_ROOT>/layers/tmp/, hashed on the way; only
  *      when the sha256 of the tar equals the config's diff_id is it renamed to
  *      layers/sha256/<hex> (see paths.ts). Returns the layers bottom to top.
+ *      unpackLayerStream does the same for one layer from a stream (a download teed on its
+ *      way into the store, so that unpacking overlaps the pull).
  *   2. createRootfs(layers, containerDir): an overlay mount of those layers plus the
  *      container's own writable upper/ at <containerDir>/rootfs (a copy of the layers where
  *      overlayfs is unavailable). openRootfs(containerDir) gives the same handle back in a
@@ -17,7 +19,7 @@
  * Layers in the cache are shared and immutable; nothing here deletes a cache entry that an
  * image still names (cache collection is not implemented yet).
  */
-export { ensureLayers, unpackLayer } from './cache.js';
+export { ensureLayers, unpackLayer, unpackLayerStream } from './cache.js';
 export { createRootfs, openRootfs, overlaySupported } from './rootfs.js';
 export { diffToLayer } from './diff.js';
 export { LayerPaths } from './paths.js';

@@ -3,7 +3,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readl
 import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LayerApplier } from './apply.js';
-import { openLayer } from './decompress.js';
+import { openLayer, type LayerInput } from './decompress.js';
 import { DiffIdMismatchError, InvalidTarError } from './errors.js';
 import { hexOf, type LayerPaths } from './paths.js';
 import { TarReader, type TarEntry } from './tar/reader.js';
@@ -28,7 +28,8 @@ export interface UnpackOptions {
 }
 
 /**
- * Makes the cache entry of one layer from its blob. The tree is built in layers/tmp/<pid>-*,
+ * Makes the cache entry of one layer from its blob (a file, or a stream such as a download
+ * teed on its way to the store: it is read to its end on success). The tree is built in layers/tmp/<pid>-*,
  * hashed while it streams; only if the whole tar hashes to `diffId` is it renamed to
  * layers/sha256/<hex>. A rename that finds the entry present means another process
  * finished first: ours is deleted and theirs used. Any failure deletes the temporary tree,
@@ -39,14 +40,16 @@ export interface UnpackOptions {
  * disk. An entry from an earlier boot that never got its mark may have lost data in a
  * crash, so it is unpacked again (see trusted()).
  */
-export async function unpackLayerFile(paths: LayerPaths, blobPath: string, diffId: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
+export async function unpackLayerFrom(paths: LayerPaths, input: LayerInput, diffId: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   const final = paths.entry(diffId);
   if (isDir(join(final, 'fs'))) {
     if (trusted(final)) {
       if (opts.blobDigest !== undefined && !knownBlobs(final).includes(opts.blobDigest)) {
-        const { digest } = await readLayer(blobPath, opts.signal);
+        const { digest } = await readLayer(input, opts.signal);
         if (digest !== diffId) throw new DiffIdMismatchError(diffId, digest);
         appendFileSync(join(final, BLOBS_FILE), `${opts.blobDigest}\n`);
+      } else if ('stream' in input) {
+        for await (const chunk of input.stream) void chunk; // a stream is always read to its end
       }
       return { layer: linked(paths, diffId), unpacked: false, bytes: 0 };
     }
@@ -59,7 +62,7 @@ export async function unpackLayerFile(paths: LayerPaths, blobPath: string, diffI
     const root = join(tmp, 'fs');
     mkdirSync(root, { mode: 0o755 });
     const applier = new LayerApplier(root, tmp);
-    const { digest, bytes } = await readLayer(blobPath, opts.signal, (entry) => applier.apply(entry));
+    const { digest, bytes } = await readLayer(input, opts.signal, (entry) => applier.apply(entry));
     applier.finish();
     if (digest !== diffId) throw new DiffIdMismatchError(diffId, digest);
     writeFileSync(join(tmp, BOOT_FILE), bootId());
@@ -81,8 +84,8 @@ export async function unpackLayerFile(paths: LayerPaths, blobPath: string, diffI
 }
 
 /** Streams a layer blob through the tar reader (applying each member, if asked); the sha256 of the tar. */
-async function readLayer(blobPath: string, signal: AbortSignal | undefined, apply?: (entry: TarEntry) => Promise<void>): Promise<{ digest: string; bytes: number }> {
-  const source = await openLayer(blobPath);
+async function readLayer(input: LayerInput, signal: AbortSignal | undefined, apply?: (entry: TarEntry) => Promise<void>): Promise<{ digest: string; bytes: number }> {
+  const source = await openLayer(input);
   const reader = new TarReader(source.chunks);
   try {
     for await (const entry of reader.entries()) {
