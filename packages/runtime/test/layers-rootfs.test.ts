@@ -6,6 +6,7 @@ import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
 import { createRootfs, diffToLayer, LayerPaths, openRootfs, unpackLayer, type LayerDirs, type UnpackedLayer } from '../src/index.js';
+import { copyLayers } from '../src/layers/copy.js';
 import { dir, file, symlink, tarBytes, treeOf, writeLayer, type RawEntry } from './layers-support.js';
 
 const isMounted = (path: string): boolean => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === path);
@@ -134,6 +135,31 @@ describe('container root file systems', () => {
       await rootfs.remove();
     }
     assert.equal(isMounted(rootfs.path), false);
+  });
+
+  test('a layer that occurs twice counts once, at its top-most place; an image without layers mounts empty', async () => {
+    const [l1, l2] = base.layers as [UnpackedLayer, UnpackedLayer];
+    // the truth: every layer applied in order, the repeated one included
+    const truth = join(tmp, 'truth');
+    mkdirSync(truth);
+    copyLayers([l1.dir, l2.dir, l1.dir], truth);
+    assert.equal(readFileSync(join(truth, 'gone'), 'utf8'), 'g', 'the second l1 brings back what l2 deleted');
+    for (const mode of ['overlay', 'copy'] as const) {
+      const a = await createRootfs(dirsOf([l1, l2, l1]), join(tmp, `twice-${mode}`), { mode });
+      try {
+        assert.deepEqual(treeOf(a.path), treeOf(truth), mode);
+      } finally {
+        await a.remove();
+      }
+    }
+    const empty = await createRootfs(dirsOf([]), join(tmp, 'empty'), { mode: 'overlay' });
+    try {
+      assert.deepEqual(readdirSync(empty.path), []);
+      writeFileSync(join(empty.path, 'x'), 'x');
+    } finally {
+      await empty.remove();
+    }
+    assert.deepEqual(readdirSync(join(tmp, 'empty')), []);
   });
 
   test('read-only rootfs refuses writes', async () => {

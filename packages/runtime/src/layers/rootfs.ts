@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { copyLayers } from './copy.js';
 import { isMountPoint, mountOverlay, overlaySupported, unmount } from './overlay.js';
-import type { LayerDirs, Rootfs, RootfsKind, RootfsOptions } from './types.js';
+import type { LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer } from './types.js';
 
 export { overlaySupported };
 
@@ -24,8 +24,12 @@ interface RootfsRecord {
 export async function createRootfs(layers: LayerDirs, containerDir: string, opts: RootfsOptions = {}): Promise<Rootfs> {
   const dir = resolve(containerDir);
   const mode = opts.mode ?? 'auto';
-  const lowers = layers.layers.map((l) => l.link).reverse();
+  // a layer that occurs again higher up redoes all it did lower down, so only its top-most
+  // occurrence counts (and overlayfs refuses a lowerdir named twice)
+  const stack = topMostOnly(layers.layers);
   mkdirSync(join(dir, 'rootfs'), { recursive: true, mode: 0o755 });
+  // an image without layers: overlayfs needs a lowerdir, an empty one of the container's
+  const lowers = stack.length > 0 ? stack.map((l) => l.link).reverse() : [emptyLower(dir)];
   if (mode !== 'copy') {
     const record: RootfsRecord = { kind: 'overlay', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true, volatile: opts.volatile === true };
     mkdirSync(join(dir, 'upper'), { recursive: true, mode: 0o755 });
@@ -42,7 +46,7 @@ export async function createRootfs(layers: LayerDirs, containerDir: string, opts
     }
   }
   copyLayers(
-    layers.layers.map((l) => l.dir),
+    stack.map((l) => l.dir),
     join(dir, 'rootfs'),
   );
   const record: RootfsRecord = { kind: 'copy', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true };
@@ -55,6 +59,24 @@ export async function openRootfs(containerDir: string): Promise<Rootfs> {
   const dir = resolve(containerDir);
   const record = JSON.parse(readFileSync(join(dir, 'rootfs.json'), 'utf8')) as RootfsRecord;
   return record.kind === 'overlay' ? new OverlayRootfs(dir, record) : new CopyRootfs(dir);
+}
+
+function topMostOnly(layers: readonly UnpackedLayer[]): UnpackedLayer[] {
+  const seen = new Set<string>();
+  const out: UnpackedLayer[] = [];
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layer = layers[i] as UnpackedLayer;
+    if (seen.has(layer.diffId)) continue;
+    seen.add(layer.diffId);
+    out.unshift(layer);
+  }
+  return out;
+}
+
+function emptyLower(dir: string): string {
+  const path = join(dir, 'empty');
+  mkdirSync(path, { recursive: true, mode: 0o755 });
+  return path;
 }
 
 function writeRecord(dir: string, record: RootfsRecord): void {
@@ -98,7 +120,7 @@ class OverlayRootfs implements Rootfs {
 
   async remove(): Promise<void> {
     if (isMountPoint(this.path)) unmount(this.path, true);
-    for (const name of ['rootfs', 'upper', 'work', 'rootfs.json']) rmSync(join(this.dir, name), { recursive: true, force: true });
+    for (const name of ['rootfs', 'upper', 'work', 'empty', 'rootfs.json']) rmSync(join(this.dir, name), { recursive: true, force: true });
   }
 }
 

@@ -43,6 +43,7 @@ export interface RootfsOptions {
  *   <containerDir>/rootfs/        what the container sees (the overlay mount point, or the copy)
  *   <containerDir>/upper/         its writable layer (overlay only); diffToLayer reads it
  *   <containerDir>/work/          overlay's work directory
+ *   <containerDir>/empty/         the lowerdir of an image without layers
  *   <containerDir>/rootfs.json    how to mount it again: kind, lower links, readOnly
  *
  * The image's cached layers are never written: all changes land in upper/ (or in the copy).
