@@ -16,9 +16,10 @@ export {
   openRootfs,
   overlaySupported,
   diffToLayer,
+  pruneLayers,
   LayerPaths,
   DiffIdMismatchError,
   UnsafeLayerError,
   InvalidTarError,
 } from './layers/index.js';
-export type { EnsureLayersOptions, LayerBlob, LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer, UnpackEvent, UnpackOptions, UnpackResult } from './layers/index.js';
+export type { EnsureLayersOptions, LayerBlob, LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer, UnpackEvent, UnpackOptions, UnpackResult, PruneOptions } from './layers/index.js';

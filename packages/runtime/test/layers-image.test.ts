@@ -12,7 +12,7 @@ import { AMD64, busyboxLayer, MT, openLayout, type BuiltImage } from '@berth/tes
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
-import { createRootfs, DiffIdMismatchError, ensureLayers, type UnpackEvent } from '../src/index.js';
+import { createRootfs, DiffIdMismatchError, ensureLayers, LayerPaths, pruneLayers, unpackLayer, type UnpackEvent } from '../src/index.js';
 import { dir as dirEntry, file, tarBytes, writeLayer } from './layers-support.js';
 
 /** A real image: built from busybox-static, pushed by skopeo, pulled by our client into the local store. */
@@ -128,4 +128,43 @@ describe('layers of a pulled image', () => {
       store.close();
     }
   });
+
+  it('pruneLayers deletes what no image names and no container keeps', async () => {
+    assert.ok(registry);
+    const root = join(tmp, 'berth-root-prune');
+    const store = await LocalStore.open(root);
+    try {
+      const session = store.session();
+      const pulled = await pullImage(new RegistryClient({ registry: registry.url, insecure: true }), parseReference(`${registry.url}/layers/app:v1`), session);
+      const name = { repository: `${registry.url}/layers/app`, tag: 'v1', imageDigest: pulled.manifest.digest, indexDigest: undefined };
+      session.record({ digest: pulled.manifest.digest, mediaType: pulled.manifest.mediaType, configDigest: pulled.config.digest, size: 0, blobs: pulled.blobs }, [name]);
+      const row = store.getImage(pulled.manifest.digest);
+      assert.ok(row);
+      const layers = await ensureLayers(store, row);
+      // a leftover layer no image names
+      const stray = writeLayer(tmp, tarBytes([file('stray', 's')]), 'gzip', 'stray');
+      await unpackLayer(new LayerPaths(root), stray.path, stray.diffId);
+      assert.deepEqual(await pruneLayers(store), [stray.diffId]);
+      assert.equal(readdirSync(join(root, 'layers/sha256')).length, 2);
+      assert.equal(readdirSync(join(root, 'layers/l')).length, 2, 'its short link went with it');
+
+      // the image goes, a container of it stays: its layers are kept
+      const rootfs = await createRootfs(layers, join(tmp, 'prune-container'));
+      try {
+        assert.deepEqual(rootfs.layers, image.diffIds);
+        store.remove([{ repository: name.repository, tag: 'v1' }]);
+        assert.deepEqual(await pruneLayers(store, { keep: rootfs.layers }), []);
+        assert.equal(readFileSync(join(rootfs.path, 'etc/berth-test'), 'utf8'), 'zstd layer\n');
+      } finally {
+        await rootfs.remove();
+      }
+      assert.deepEqual((await pruneLayers(store)).sort(), [...image.diffIds].sort());
+      assert.deepEqual(readdirSync(join(root, 'layers/sha256')), []);
+      assert.deepEqual(readdirSync(join(root, 'layers/l')), []);
+      assert.deepEqual(readdirSync(join(root, 'layers/tmp')), []);
+    } finally {
+      store.close();
+    }
+  });
 });
+

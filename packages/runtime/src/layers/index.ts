@@ -16,12 +16,13 @@
  *   3. diffToLayer(upperDir, outFile): the writable layer as an OCI tar+gzip layer file, with
  *      its blob digest and diff_id computed while streaming (for berth commit).
  *
- * Layers in the cache are shared and immutable; nothing here deletes a cache entry that an
- * image still names (cache collection is not implemented yet).
+ * Layers in the cache are shared and immutable. pruneLayers(store, { keep }) deletes the
+ * entries that no image in the store names and no container keeps (Rootfs.layers).
  */
 export { ensureLayers, unpackLayer, unpackLayerStream } from './cache.js';
 export { createRootfs, openRootfs, overlaySupported } from './rootfs.js';
 export { diffToLayer } from './diff.js';
+export { pruneLayers, type PruneOptions } from './prune.js';
 export { LayerPaths } from './paths.js';
 export { DiffIdMismatchError, UnsafeLayerError, InvalidTarError } from './errors.js';
 export type { UnpackOptions, UnpackResult } from './unpack.js';

@@ -14,6 +14,8 @@ interface RootfsRecord {
   readonly lowers: readonly string[];
   readonly readOnly: boolean;
   readonly volatile?: boolean;
+  /** diff_ids bottom to top. */
+  readonly layers?: readonly string[];
 }
 
 /**
@@ -31,7 +33,7 @@ export async function createRootfs(layers: LayerDirs, containerDir: string, opts
   // an image without layers: overlayfs needs a lowerdir, an empty one of the container's
   const lowers = stack.length > 0 ? stack.map((l) => l.link).reverse() : [emptyLower(dir)];
   if (mode !== 'copy') {
-    const record: RootfsRecord = { kind: 'overlay', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true, volatile: opts.volatile === true };
+    const record: RootfsRecord = { kind: 'overlay', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true, volatile: opts.volatile === true, layers: stack.map((l) => l.diffId) };
     mkdirSync(join(dir, 'upper'), { recursive: true, mode: 0o755 });
     mkdirSync(join(dir, 'work'), { recursive: true, mode: 0o700 });
     const rootfs = new OverlayRootfs(dir, record);
@@ -49,16 +51,16 @@ export async function createRootfs(layers: LayerDirs, containerDir: string, opts
     stack.map((l) => l.dir),
     join(dir, 'rootfs'),
   );
-  const record: RootfsRecord = { kind: 'copy', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true };
+  const record: RootfsRecord = { kind: 'copy', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true, layers: stack.map((l) => l.diffId) };
   writeRecord(dir, record);
-  return new CopyRootfs(dir);
+  return new CopyRootfs(dir, record);
 }
 
 /** The rootfs createRootfs made in `containerDir` (in this or an earlier process). */
 export async function openRootfs(containerDir: string): Promise<Rootfs> {
   const dir = resolve(containerDir);
   const record = JSON.parse(readFileSync(join(dir, 'rootfs.json'), 'utf8')) as RootfsRecord;
-  return record.kind === 'overlay' ? new OverlayRootfs(dir, record) : new CopyRootfs(dir);
+  return record.kind === 'overlay' ? new OverlayRootfs(dir, record) : new CopyRootfs(dir, record);
 }
 
 function topMostOnly(layers: readonly UnpackedLayer[]): UnpackedLayer[] {
@@ -89,6 +91,7 @@ class OverlayRootfs implements Rootfs {
   readonly kind = 'overlay';
   readonly path: string;
   readonly upperDir: string;
+  readonly layers: readonly string[];
 
   constructor(
     private readonly dir: string,
@@ -96,6 +99,7 @@ class OverlayRootfs implements Rootfs {
   ) {
     this.path = join(dir, 'rootfs');
     this.upperDir = join(dir, 'upper');
+    this.layers = record.layers ?? [];
   }
 
   async mount(): Promise<void> {
@@ -128,9 +132,15 @@ class CopyRootfs implements Rootfs {
   readonly kind = 'copy';
   readonly path: string;
   readonly upperDir = undefined;
+  readonly layers: readonly string[];
 
-  constructor(private readonly dir: string) {
+  constructor(
+    private readonly dir: string,
+    record: RootfsRecord,
+  ) {
     this.path = join(dir, 'rootfs');
+    void record; // a copy needs no cached layer once made
+    this.layers = [];
   }
 
   async mount(): Promise<void> {}

@@ -50,6 +50,8 @@ export interface RootfsOptions {
  */
 export interface Rootfs {
   readonly kind: RootfsKind;
+  /** diff_ids of the layers it is made of, bottom to top (what pruneLayers must keep). */
+  readonly layers: readonly string[];
   readonly path: string;
   /** The writable layer, undefined for a copy (there, commit has no diff to take). */
   readonly upperDir: string | undefined;

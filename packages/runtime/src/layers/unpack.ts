@@ -187,7 +187,7 @@ async function discardStale(paths: LayerPaths, entry: string): Promise<void> {
     await rename(aside, entry).catch(() => undefined);
     return;
   }
-  await rm(aside, { recursive: true, force: true });
+  await rm(aside, { recursive: true, force: true, maxRetries: 3 }); // the detached syncfs may still add its mark
 }
 
 /**
