@@ -200,9 +200,12 @@ describe('layer unpacking', () => {
     await refused([file('d/.wh...', '')], UnsafeLayerError, /invalid whiteout/);
   });
 
-  test('a huge pax header is refused before it is read', async () => {
+  test('huge pax and GNU long-name records, and names beyond PATH_MAX, are refused', async () => {
     const huge = Buffer.concat([headerBlock({ name: 'PaxHeaders/x', flag: 'x', size: 8 * 1024 * 1024 }), Buffer.alloc(8 * 1024 * 1024, 0x31), Buffer.alloc(1024)]);
     await refused(huge, InvalidTarError, /exceeds/);
+    const longLink = Buffer.concat([headerBlock({ name: '././@LongLink', flag: 'L', size: 2 * 1024 * 1024 }), Buffer.alloc(2 * 1024 * 1024, 0x61), Buffer.alloc(1024)]);
+    await refused(longLink, InvalidTarError, /exceeds/);
+    await refused([file('x', 'x', { pax: { path: 'a/'.repeat(3000) } })], InvalidTarError, /longer than 4096/);
   });
 
   test('truncated archives, bad checksums and sparse files are refused', async () => {
