@@ -10,3 +10,21 @@ export const RUNTIME_PACKAGE = '@berth/runtime';
 
 // network/: none, host and bridge networks for containers (see src/network/index.ts).
 export * from './network/index.js';
+
+// layers/: the layer cache and container root file systems (see src/layers/index.ts).
+export {
+  ensureLayers,
+  unpackLayer,
+  unpackLayerStream,
+  createRootfs,
+  openRootfs,
+  overlaySupported,
+  diffToLayer,
+  pruneLayers,
+  LayerPaths,
+  isSyncedLayer,
+  DiffIdMismatchError,
+  UnsafeLayerError,
+  InvalidTarError,
+} from './layers/index.js';
+export type { EnsureLayersOptions, LayerBlob, LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer, UnpackEvent, UnpackOptions, UnpackResult, PruneOptions } from './layers/index.js';
