@@ -1,9 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { InvalidTarError } from '../src/layers/errors.js';
-import { parseNumber, parsePax } from '../src/layers/tar/header.js';
-import { TarReader, type TarHeader } from '../src/layers/tar/reader.js';
-import { headerBlocks } from '../src/layers/tar/writer.js';
+import { headerBlocks, InvalidTarError, parseNumber, parsePax, TarReader, type TarHeader } from '@berth/tar';
 import { file, headerBlock, sha256, tarBytes } from './layers-support.js';
 
 /** Splits a buffer into chunks of `size`, so headers and records straddle chunk borders. */

@@ -5,4 +5,4 @@ export { defaultRoot, StorePaths } from './paths.js';
 export { AmbiguousImageError, DigestMismatchError, ImageNotFoundError } from './errors.js';
 export { saveImages, familiarName, layoutBlobPath, type SaveItem } from './archive/save.js';
 export { loadImages, ArchiveError, type LoadedImage, type LoadOptions } from './archive/load.js';
-export { TarFormatError } from './archive/tar.js';
+export { InvalidTarError } from '@berth/tar';

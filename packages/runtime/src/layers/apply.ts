@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { setAttributeSync } from '@napi-rs/xattr';
 import { InvalidTarError, UnsafeLayerError } from './errors.js';
 import { cleanName, resolveDirIn } from './resolve.js';
-import type { TarEntry, TarHeader } from './tar/reader.js';
+import type { TarEntry, TarHeader } from '@berth/tar';
 import { mknod } from './tools.js';
 
 export const WHITEOUT_PREFIX = '.wh.';

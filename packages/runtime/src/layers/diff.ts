@@ -8,7 +8,7 @@ import { createGzip } from 'node:zlib';
 import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr';
 import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX } from './apply.js';
 import { major, minor } from './copy.js';
-import { END_OF_ARCHIVE, headerBlocks, padding, type WriteHeader } from './tar/writer.js';
+import { END_OF_ARCHIVE, headerBlocks, padding, type WriteHeader } from '@berth/tar';
 import type { LayerBlob } from './types.js';
 
 /**

@@ -1,7 +1,4 @@
-/** The tar stream is malformed (bad checksum, truncated, oversized or unsupported header). */
-export class InvalidTarError extends Error {
-  override readonly name = 'InvalidTarError';
-}
+export { InvalidTarError } from '@berth/tar';
 
 /** An entry the unpacker refuses: it would write outside the layer or is not representable. */
 export class UnsafeLayerError extends Error {

@@ -6,7 +6,7 @@ import { LayerApplier } from './apply.js';
 import { openLayer, type LayerInput } from './decompress.js';
 import { DiffIdMismatchError, InvalidTarError } from './errors.js';
 import { hexOf, type LayerPaths } from './paths.js';
-import { TarReader, type TarEntry } from './tar/reader.js';
+import { TarReader, type TarEntry } from '@berth/tar';
 import type { UnpackedLayer } from './types.js';
 
 export interface UnpackResult {

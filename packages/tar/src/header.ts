@@ -1,4 +1,4 @@
-import { InvalidTarError } from '../errors.js';
+import { InvalidTarError } from './errors.js';
 
 /**
  * The fields of one tar header block (POSIX ustar, with the GNU base-256 number extension;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { InvalidTarError } from '../errors.js';
+import { InvalidTarError } from './errors.js';
 import { BLOCK, isZeroBlock, parseHeader, parsePax, type RawHeader } from './header.js';
 
 export type EntryType = 'file' | 'hardlink' | 'symlink' | 'char' | 'block' | 'dir' | 'fifo';
