@@ -78,6 +78,12 @@ export async function startS3Server(): Promise<TestS3Server> {
       if (f === undefined) return next();
       f.left--;
       if (f.fault.delayMs !== undefined) await sleep(f.fault.delayMs);
+      // A client that gave up meanwhile is not served (s3rver fails badly on a body cut off).
+      if (ctx.req.destroyed || ctx.req.socket.destroyed) {
+        ctx.status = 499;
+        ctx.body = '';
+        return;
+      }
       if (f.fault.status === undefined) return next();
       const code = f.fault.code ?? 'InternalError';
       ctx.status = f.fault.status;

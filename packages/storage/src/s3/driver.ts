@@ -76,8 +76,16 @@ export class S3BlobStore implements BlobStore {
     return join(this.options.spoolDir, `${id}.${seq}`);
   }
 
-  private send<T>(operation: string, call: (signal: AbortSignal) => Promise<T>, cancel?: AbortSignal): Promise<T> {
-    return withRetry(operation, this.options.retry, call, cancel);
+  /**
+   * One S3 call with bounded retries. `work` scales the deadline of calls that move
+   * bytes: `bytes` sent at no less than 256 KiB/s (a stalled socket is cut sooner, by
+   * the idle timeout), or `slow` for S3's own long operations (completing a multipart
+   * upload may take minutes on AWS).
+   */
+  private send<T>(operation: string, call: (signal: AbortSignal) => Promise<T>, cancel?: AbortSignal, work?: { bytes?: number; slow?: boolean }): Promise<T> {
+    const base = this.options.retry.timeout;
+    const timeout = work?.slow === true ? base * 10 : base + Math.round(((work?.bytes ?? 0) / (256 * 1024)) * 1000);
+    return withRetry(operation, { ...this.options.retry, timeout }, call, cancel);
   }
 
   /** The size parts have from `number` on: partSize, doubling every 2,000 parts (so 10,000 parts reach about 1 TiB at 16 MiB). */
@@ -229,6 +237,8 @@ export class S3BlobStore implements BlobStore {
             }),
             { abortSignal },
           ),
+          undefined,
+          { slow: true },
         );
         const etag = out.CopyPartResult?.ETag;
         if (etag === undefined) throw new StorageUnavailableError('UploadPartCopy', 'no ETag');
@@ -258,6 +268,7 @@ export class S3BlobStore implements BlobStore {
           { abortSignal },
         ),
       signal,
+      { bytes: file.length },
     );
     if (out.ETag === undefined) throw new StorageUnavailableError('UploadPart', 'no ETag');
     return { number, etag: out.ETag, size: file.length };
@@ -309,6 +320,8 @@ export class S3BlobStore implements BlobStore {
           }),
           { abortSignal },
         ),
+        undefined,
+        { slow: true },
       );
     } catch (err) {
       // Completed before, and the answer (or our record of it) was lost: the object is there.
@@ -365,6 +378,8 @@ export class S3BlobStore implements BlobStore {
           }),
           { abortSignal },
         ),
+        undefined,
+        { bytes: tail.length },
       );
     }
     // The object is complete under `key`; recording it is what makes the blob visible.
