@@ -92,7 +92,8 @@ export async function startS3Server(): Promise<TestS3Server> {
     });
     s.middleware.unshift(async (ctx, next) => {
       if (ctx.method !== 'GET') return next();
-      const [, bucket = '', ...keyParts] = ctx.path.split('/');
+      const [, bucket = '', ...rest] = ctx.path.split('/');
+      const keyParts = rest.length === 1 && rest[0] === '' ? [] : rest;
       const uploadsDir = s.store.getResourcePath(bucket, undefined, 'uploads');
       if (keyParts.length === 0 && 'uploads' in ctx.query) {
         ctx.type = 'application/xml';

@@ -144,6 +144,33 @@ describe('S3BlobStore specifics', () => {
     }
   });
 
+  test('abortStrayMultipartUploads aborts old multipart uploads no upload state names, and only those', async () => {
+    const opened = await openS3Store(server);
+    try {
+      const { store } = opened;
+      const live = randomUUID();
+      await store.startUpload(live);
+      await store.append(live, 0, patternStream(0, MIN_PART_SIZE + 1));
+      // A multipart upload S3 created but the state never recorded (a crash in between).
+      const { S3Client, CreateMultipartUploadCommand } = await import('@aws-sdk/client-s3');
+      const client = new S3Client({
+        region: server.region,
+        endpoint: server.endpoint,
+        forcePathStyle: true,
+        credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+      });
+      await client.send(new CreateMultipartUploadCommand({ Bucket: server.bucket, Key: `registry/uploads/${randomUUID()}` }));
+      client.destroy();
+      const open = await server.openMultipartUploads();
+      assert.equal(await store.abortStrayMultipartUploads(Date.now() - 60_000), 0, 'too recent');
+      assert.equal(await store.abortStrayMultipartUploads(Date.now() + 1000), 1);
+      assert.equal(await server.openMultipartUploads(), open - 1);
+      await store.cancel(live);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
   test('a rewind into bytes already sent as parts is refused', async () => {
     const opened = await openS3Store(server);
     try {

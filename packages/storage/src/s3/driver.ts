@@ -10,6 +10,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   PutObjectCommand,
   UploadPartCommand,
   UploadPartCopyCommand,
@@ -411,6 +412,42 @@ export class S3BlobStore implements BlobStore {
     const prefix = `${id}.`;
     for (const name of await readdir(this.options.spoolDir)) {
       if (name.startsWith(prefix)) await rm(join(this.options.spoolDir, name), { force: true });
+    }
+  }
+
+  /**
+   * Aborts multipart uploads under this store's prefix that no upload state names and
+   * that were started before `before` (ms since the epoch): left by a crash between
+   * S3 creating one and the state recording it. Resolves with how many were aborted.
+   */
+  async abortStrayMultipartUploads(before: number): Promise<number> {
+    const prefix = `${this.prefix}uploads/`;
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const out = await this.send('ListMultipartUploads', (abortSignal) =>
+        this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.options.bucket,
+            Prefix: prefix,
+            ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
+            ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}),
+          }),
+          { abortSignal },
+        ),
+      );
+      for (const u of out.Uploads ?? []) {
+        const id = u.Key?.slice(prefix.length) ?? '';
+        if (!isUploadId(id) || u.UploadId === undefined) continue;
+        if (u.Initiated !== undefined && u.Initiated.getTime() >= before) continue;
+        if ((await this.catalog.uploadState(id))?.multipartId === u.UploadId) continue;
+        await this.abortMultipart(id, u.UploadId);
+        aborted++;
+      }
+      if (out.IsTruncated !== true) return aborted;
+      keyMarker = out.NextKeyMarker;
+      uploadIdMarker = out.NextUploadIdMarker;
     }
   }
 
