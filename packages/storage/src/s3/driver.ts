@@ -177,7 +177,7 @@ export class S3BlobStore implements BlobStore {
     const first: SpoolFile = { seq: state.segment, path: this.spoolPath(id, state.segment), length: state.tail };
     await truncateOrCreate(first.path, first.length);
     // A sealed upload continues in a new multipart upload that starts with its sealed bytes.
-    if (state.sealed > 0) state = await this.startMultipart(id, state);
+    if (state.sealed > 0) state = await this.startMultipart(id, await this.dropUnfinishedStart(id, state));
     let current = state;
     // Parts are sent concurrently: the first one to need the multipart upload creates it, once.
     let starting: Promise<UploadState> | undefined;
@@ -248,6 +248,18 @@ export class S3BlobStore implements BlobStore {
       next = { ...next, sealed: 0, parts };
       await this.catalog.saveUploadState(id, next);
     }
+    return next;
+  }
+
+  /**
+   * A sealed upload whose next multipart upload was created but not yet given the sealed
+   * bytes (a crash in startMultipart): that multipart upload is aborted and forgotten.
+   */
+  private async dropUnfinishedStart(id: string, state: UploadState): Promise<UploadState> {
+    if (state.sealed === 0 || state.multipartId === undefined) return state;
+    await this.abortMultipart(id, state.multipartId);
+    const next: UploadState = { sealed: state.sealed, parts: [], tail: state.tail, segment: state.segment };
+    await this.catalog.saveUploadState(id, next);
     return next;
   }
 
@@ -362,7 +374,11 @@ export class S3BlobStore implements BlobStore {
     const key = this.uploadKey(id);
     const size = sizeOf(state);
     const tail: SpoolFile = { seq: state.segment, path: this.spoolPath(id, state.segment), length: state.tail };
-    if (state.sealed > 0 && state.tail > 0) state = await this.startMultipart(id, state);
+    if (state.sealed > 0) {
+      state = await this.dropUnfinishedStart(id, state);
+      // With no tail, the sealed object is the whole blob already.
+      if (state.tail > 0) state = await this.startMultipart(id, state);
+    }
     if (state.multipartId !== undefined) {
       const parts = [...state.parts];
       if (tail.length > 0 || parts.length === 0) parts.push(await this.uploadPart(id, state.multipartId, parts.length + 1, tail));
