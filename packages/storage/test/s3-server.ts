@@ -78,6 +78,12 @@ export async function startS3Server(): Promise<TestS3Server> {
       if (f === undefined) return next();
       f.left--;
       if (f.fault.delayMs !== undefined) await sleep(f.fault.delayMs);
+      // A client that gave up meanwhile is not served (s3rver fails badly on a body cut off).
+      if (ctx.req.destroyed || ctx.req.socket.destroyed) {
+        ctx.status = 499;
+        ctx.body = '';
+        return;
+      }
       if (f.fault.status === undefined) return next();
       const code = f.fault.code ?? 'InternalError';
       ctx.status = f.fault.status;
@@ -86,7 +92,8 @@ export async function startS3Server(): Promise<TestS3Server> {
     });
     s.middleware.unshift(async (ctx, next) => {
       if (ctx.method !== 'GET') return next();
-      const [, bucket = '', ...keyParts] = ctx.path.split('/');
+      const [, bucket = '', ...rest] = ctx.path.split('/');
+      const keyParts = rest.length === 1 && rest[0] === '' ? [] : rest;
       const uploadsDir = s.store.getResourcePath(bucket, undefined, 'uploads');
       if (keyParts.length === 0 && 'uploads' in ctx.query) {
         ctx.type = 'application/xml';

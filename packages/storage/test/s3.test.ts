@@ -144,6 +144,55 @@ describe('S3BlobStore specifics', () => {
     }
   });
 
+  test('abortStrayMultipartUploads aborts old multipart uploads no upload state names, and only those', async () => {
+    const opened = await openS3Store(server);
+    try {
+      const { store } = opened;
+      const live = randomUUID();
+      await store.startUpload(live);
+      await store.append(live, 0, patternStream(0, MIN_PART_SIZE + 1));
+      // A multipart upload S3 created but the state never recorded (a crash in between).
+      const { S3Client, CreateMultipartUploadCommand } = await import('@aws-sdk/client-s3');
+      const client = new S3Client({
+        region: server.region,
+        endpoint: server.endpoint,
+        forcePathStyle: true,
+        credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey },
+      });
+      await client.send(new CreateMultipartUploadCommand({ Bucket: server.bucket, Key: `registry/uploads/${randomUUID()}` }));
+      client.destroy();
+      const open = await server.openMultipartUploads();
+      assert.equal(await store.abortStrayMultipartUploads(Date.now() - 60_000), 0, 'too recent');
+      assert.equal(await store.abortStrayMultipartUploads(Date.now() + 1000), 1);
+      assert.equal(await server.openMultipartUploads(), open - 1);
+      await store.cancel(live);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
+  test('a sealed upload whose next multipart upload was cut short by a crash still commits its sealed bytes (regression)', async () => {
+    const opened = await openS3Store(server);
+    try {
+      const { store, metadata } = opened;
+      const id = randomUUID();
+      await store.startUpload(id);
+      const total = MIN_PART_SIZE + 3;
+      await store.append(id, 0, patternStream(0, total));
+      const expected = await hashStream(await store.readUpload(id));
+      // The state a crash leaves inside startMultipart: a multipart id, the sealed bytes not yet copied.
+      const catalog = metadata.blobCatalog();
+      const state = await catalog.uploadState(id);
+      assert.ok(state !== undefined && state.sealed > 0);
+      await catalog.saveUploadState(id, { ...state, multipartId: 'ffffffffffffffffffffffffffffffff' });
+      const digest = `sha256:${expected.hex}`;
+      await store.commit(id, digest);
+      assert.deepEqual(await hashStream(await store.read(digest)), expected);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
   test('a rewind into bytes already sent as parts is refused', async () => {
     const opened = await openS3Store(server);
     try {

@@ -16,6 +16,7 @@ declare module '@20minutes/s3rver' {
     status: number;
     body: unknown;
     type: string;
+    req: import('node:http').IncomingMessage;
   }
   class S3rver {
     constructor(options: S3rverOptions);

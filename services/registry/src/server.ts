@@ -42,6 +42,9 @@ export async function startRegistry(config: Config, logger: Logger = createLogge
   try {
     const orphans = await registry.uploads.removeOrphans();
     if (orphans > 0) logger.info('removed upload data without a session', { count: orphans });
+    // Multipart uploads a crash left unrecorded; only old ones, in case another registry shares the bucket.
+    const strays = (await store.sweep?.(Date.now() - config.uploads.expiry)) ?? 0;
+    if (strays > 0) logger.info('aborted multipart uploads without an upload', { count: strays });
   } catch (err) {
     logger.warn('could not remove upload data without a session', { error: String(err) });
   }

@@ -7,6 +7,8 @@ export interface OpenedBlobStore {
   readonly blobs: BlobStore;
   /** Pre-signed URL of a blob, for `storage.redirect` (undefined: stream it). */
   readonly redirectUrl?: (digest: string) => Promise<string | undefined>;
+  /** Removes what a crash left in the storage that no upload state knows (S3: multipart uploads started before `before`). */
+  readonly sweep?: (before: number) => Promise<number>;
   close(): void;
 }
 
@@ -37,6 +39,7 @@ export async function openBlobStore(config: Config, metadata: SqliteMetadataStor
   return {
     blobs: store,
     ...(s.redirect ? { redirectUrl: (digest: string) => store.presignedUrl(digest) } : {}),
+    sweep: (before: number) => store.abortStrayMultipartUploads(before),
     close: () => store.destroy(),
   };
 }

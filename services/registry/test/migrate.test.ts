@@ -5,10 +5,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import request from 'supertest';
+import { SqliteMetadataStore } from '@berth/metadata';
 import type { TestS3Server } from '@berth/storage/test-s3-server';
 import { listAll, openHarness, pushBlob, pushImage, sha256, testS3Server, type Harness } from './harness.js';
 import { raw } from './raw.js';
+import { loadConfig } from '../src/config/index.js';
+import { openBlobStore } from '../src/storage.js';
 
 const MAIN = fileURLToPath(new URL('../src/main.js', import.meta.url));
 const MiB = 1024 * 1024;
@@ -99,6 +104,31 @@ describe('berth-registry migrate: filesystem <-> S3', () => {
     const again = await migrate(fsYaml(), join(dir, 's3.yml'));
     assert.equal(again.code, 0);
     assert.match(again.stdout, new RegExp(`0 copied .*${total} already there, 0 failed`));
+  });
+
+  test('resumes an interrupted run: the half-copied blob left in the target is removed first, its multipart upload aborted', async () => {
+    const yml = join(dir, 's3r.yml');
+    await writeFile(yml, `${s3Yaml(s3, join(dir, 'data'), 'mig3')}database:\n  path: ${join(dir, 'resume.db')}\n`);
+    // What a run killed mid-copy leaves: an upload in the target with a part in S3 and no session.
+    const config = loadConfig({ file: yml, env: {} });
+    const metadata = new SqliteMetadataStore(join(dir, 'resume.db'));
+    const target = await openBlobStore(config, metadata);
+    const id = randomUUID();
+    await target.blobs.startUpload(id);
+    await target.blobs.append(id, 0, Readable.from([Buffer.alloc(6 * MiB, 'half')]));
+    target.close();
+    await metadata.close();
+    const open = await s3.openMultipartUploads();
+    const run = await migrate(fsYaml(), yml);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /5 copied/);
+    assert.equal(await s3.openMultipartUploads(), open - 1, 'the interrupted copy was aborted');
+    const after = new SqliteMetadataStore(join(dir, 'resume.db'));
+    try {
+      assert.equal(await after.blobCatalog().uploadState(id), undefined);
+    } finally {
+      await after.close();
+    }
   });
 
   test('copies back from S3 to another filesystem root', async () => {

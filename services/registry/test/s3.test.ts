@@ -190,6 +190,27 @@ describe('registry on S3: faults', () => {
     assert.deepEqual((await raw(request(h.app).get(`/v2/s3/down/blobs/${digest}`)).expect(200)).body, kept);
   });
 
+  test('S3 stopped: DELETE of an upload and the expiry purge keep the session; after a restart they abort its multipart upload', async () => {
+    const open = await s3.openMultipartUploads();
+    const a = await startUpload(h, 's3/drop');
+    const b = await startUpload(h, 's3/drop');
+    await patch(h, a, 0, bytes('drop a', 6 * MiB)).expect(202);
+    await patch(h, b, 0, bytes('drop b', 6 * MiB)).expect(202);
+    await s3.stop();
+    try {
+      await unavailable(request(h.app).delete(a), 5000);
+      await request(h.app).get(a).expect(204);
+      assert.equal(await h.registry.uploads.purge(Date.now() + 1), 0, 'nothing purged while S3 is down');
+      await request(h.app).get(b).expect(204);
+    } finally {
+      await s3.start();
+    }
+    await request(h.app).delete(a).expect(204);
+    assert.equal(await h.registry.uploads.purge(Date.now() + 1), 1);
+    await request(h.app).get(b).expect(404);
+    assert.equal(await s3.openMultipartUploads(), open);
+  });
+
   test('throttling: a few 503 SlowDown answers are retried away; a lasting one becomes a bounded 503 + Retry-After', async () => {
     let end = s3.inject({ count: 2, status: 503, code: 'SlowDown' });
     await pushBlob(h.app, 's3/slow', bytes('throttled once', 100));

@@ -10,6 +10,7 @@ import {
   DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   PutObjectCommand,
   UploadPartCommand,
   UploadPartCopyCommand,
@@ -76,8 +77,16 @@ export class S3BlobStore implements BlobStore {
     return join(this.options.spoolDir, `${id}.${seq}`);
   }
 
-  private send<T>(operation: string, call: (signal: AbortSignal) => Promise<T>, cancel?: AbortSignal): Promise<T> {
-    return withRetry(operation, this.options.retry, call, cancel);
+  /**
+   * One S3 call with bounded retries. `work` scales the deadline of calls that move
+   * bytes: `bytes` sent at no less than 256 KiB/s (a stalled socket is cut sooner, by
+   * the idle timeout), or `slow` for S3's own long operations (completing a multipart
+   * upload may take minutes on AWS).
+   */
+  private send<T>(operation: string, call: (signal: AbortSignal) => Promise<T>, cancel?: AbortSignal, work?: { bytes?: number; slow?: boolean }): Promise<T> {
+    const base = this.options.retry.timeout;
+    const timeout = work?.slow === true ? base * 10 : base + Math.round(((work?.bytes ?? 0) / (256 * 1024)) * 1000);
+    return withRetry(operation, { ...this.options.retry, timeout }, call, cancel);
   }
 
   /** The size parts have from `number` on: partSize, doubling every 2,000 parts (so 10,000 parts reach about 1 TiB at 16 MiB). */
@@ -168,7 +177,7 @@ export class S3BlobStore implements BlobStore {
     const first: SpoolFile = { seq: state.segment, path: this.spoolPath(id, state.segment), length: state.tail };
     await truncateOrCreate(first.path, first.length);
     // A sealed upload continues in a new multipart upload that starts with its sealed bytes.
-    if (state.sealed > 0) state = await this.startMultipart(id, state);
+    if (state.sealed > 0) state = await this.startMultipart(id, await this.dropUnfinishedStart(id, state));
     let current = state;
     // Parts are sent concurrently: the first one to need the multipart upload creates it, once.
     let starting: Promise<UploadState> | undefined;
@@ -229,6 +238,8 @@ export class S3BlobStore implements BlobStore {
             }),
             { abortSignal },
           ),
+          undefined,
+          { slow: true },
         );
         const etag = out.CopyPartResult?.ETag;
         if (etag === undefined) throw new StorageUnavailableError('UploadPartCopy', 'no ETag');
@@ -237,6 +248,18 @@ export class S3BlobStore implements BlobStore {
       next = { ...next, sealed: 0, parts };
       await this.catalog.saveUploadState(id, next);
     }
+    return next;
+  }
+
+  /**
+   * A sealed upload whose next multipart upload was created but not yet given the sealed
+   * bytes (a crash in startMultipart): that multipart upload is aborted and forgotten.
+   */
+  private async dropUnfinishedStart(id: string, state: UploadState): Promise<UploadState> {
+    if (state.sealed === 0 || state.multipartId === undefined) return state;
+    await this.abortMultipart(id, state.multipartId);
+    const next: UploadState = { sealed: state.sealed, parts: [], tail: state.tail, segment: state.segment };
+    await this.catalog.saveUploadState(id, next);
     return next;
   }
 
@@ -258,6 +281,7 @@ export class S3BlobStore implements BlobStore {
           { abortSignal },
         ),
       signal,
+      { bytes: file.length },
     );
     if (out.ETag === undefined) throw new StorageUnavailableError('UploadPart', 'no ETag');
     return { number, etag: out.ETag, size: file.length };
@@ -309,6 +333,8 @@ export class S3BlobStore implements BlobStore {
           }),
           { abortSignal },
         ),
+        undefined,
+        { slow: true },
       );
     } catch (err) {
       // Completed before, and the answer (or our record of it) was lost: the object is there.
@@ -348,7 +374,11 @@ export class S3BlobStore implements BlobStore {
     const key = this.uploadKey(id);
     const size = sizeOf(state);
     const tail: SpoolFile = { seq: state.segment, path: this.spoolPath(id, state.segment), length: state.tail };
-    if (state.sealed > 0 && state.tail > 0) state = await this.startMultipart(id, state);
+    if (state.sealed > 0) {
+      state = await this.dropUnfinishedStart(id, state);
+      // With no tail, the sealed object is the whole blob already.
+      if (state.tail > 0) state = await this.startMultipart(id, state);
+    }
     if (state.multipartId !== undefined) {
       const parts = [...state.parts];
       if (tail.length > 0 || parts.length === 0) parts.push(await this.uploadPart(id, state.multipartId, parts.length + 1, tail));
@@ -365,6 +395,8 @@ export class S3BlobStore implements BlobStore {
           }),
           { abortSignal },
         ),
+        undefined,
+        { bytes: tail.length },
       );
     }
     // The object is complete under `key`; recording it is what makes the blob visible.
@@ -396,6 +428,42 @@ export class S3BlobStore implements BlobStore {
     const prefix = `${id}.`;
     for (const name of await readdir(this.options.spoolDir)) {
       if (name.startsWith(prefix)) await rm(join(this.options.spoolDir, name), { force: true });
+    }
+  }
+
+  /**
+   * Aborts multipart uploads under this store's prefix that no upload state names and
+   * that were started before `before` (ms since the epoch): left by a crash between
+   * S3 creating one and the state recording it. Resolves with how many were aborted.
+   */
+  async abortStrayMultipartUploads(before: number): Promise<number> {
+    const prefix = `${this.prefix}uploads/`;
+    let aborted = 0;
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    for (;;) {
+      const out = await this.send('ListMultipartUploads', (abortSignal) =>
+        this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.options.bucket,
+            Prefix: prefix,
+            ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
+            ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {}),
+          }),
+          { abortSignal },
+        ),
+      );
+      for (const u of out.Uploads ?? []) {
+        const id = u.Key?.slice(prefix.length) ?? '';
+        if (!isUploadId(id) || u.UploadId === undefined) continue;
+        if (u.Initiated !== undefined && u.Initiated.getTime() >= before) continue;
+        if ((await this.catalog.uploadState(id))?.multipartId === u.UploadId) continue;
+        await this.abortMultipart(id, u.UploadId);
+        aborted++;
+      }
+      if (out.IsTruncated !== true) return aborted;
+      keyMarker = out.NextKeyMarker;
+      uploadIdMarker = out.NextUploadIdMarker;
     }
   }
 

@@ -50,7 +50,11 @@ export class UploadService {
       throw new RegistryError('TOOMANYREQUESTS', 'too many upload sessions are open; retry later', undefined, { 'Retry-After': '10' });
     }
     const id = randomUUID();
-    await this.blobs.startUpload(id);
+    try {
+      await this.blobs.startUpload(id);
+    } catch (err) {
+      throw fromStorageError(err);
+    }
     const now = Date.now();
     await this.metadata.createUpload(id, repository, now);
     return { id, repository, size: 0, createdAt: now, updatedAt: now };
@@ -85,7 +89,11 @@ export class UploadService {
     const session = await this.get(repository, id);
     return this.exclusive(session, async () => {
       const current = body === undefined ? session : await this.appendChunk(session, body, range, signal, digests[0]?.algorithm);
-      return this.finish(current, digests);
+      try {
+        return await this.finish(current, digests);
+      } catch (err) {
+        throw fromStorageError(err);
+      }
     });
   }
 
@@ -102,17 +110,32 @@ export class UploadService {
 
   async cancel(repository: string, id: string): Promise<void> {
     const session = await this.get(repository, id);
-    await this.drop(session.id);
+    try {
+      await this.drop(session.id);
+    } catch (err) {
+      throw fromStorageError(err);
+    }
   }
 
-  /** Ends every session untouched since `before`; returns how many. */
+  /**
+   * Ends every session untouched since `before`; returns how many. A session whose data
+   * cannot be removed now (storage unavailable) stays, and the next purge tries again.
+   */
   async purge(before: number, batch = 500): Promise<number> {
     let n = 0;
     for (;;) {
       const ids = (await this.metadata.listStaleUploads(before, batch)).filter((id) => !this.busy.has(id));
-      for (const id of ids) await this.drop(id);
-      n += ids.length;
-      if (ids.length < batch) return n;
+      let dropped = 0;
+      for (const id of ids) {
+        try {
+          await this.drop(id);
+          dropped++;
+        } catch {
+          // Left for the next purge.
+        }
+      }
+      n += dropped;
+      if (ids.length < batch || dropped === 0) return n;
     }
   }
 
@@ -128,10 +151,11 @@ export class UploadService {
     return n;
   }
 
+  /** Data first, then the session: if the store fails, the session stays to be dropped again. */
   private async drop(id: string): Promise<void> {
     this.hashes.delete(id);
-    await this.metadata.deleteUpload(id);
     await this.blobs.cancel(id);
+    await this.metadata.deleteUpload(id);
   }
 
   private async exclusive<T>(session: UploadSession, fn: () => Promise<T>): Promise<T> {
