@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import { Agent, interceptors, request, type Dispatcher } from 'undici';
 import { basicHeader, parseChallenge, parseTokenResponse, TokenCache, type Challenge, type Credentials } from './auth.js';
 import { describe, isRetryable, RegistryError } from './errors.js';
+import { httpRequest, type ResponseBody } from './http.js';
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from './retry.js';
 
 export interface TransportOptions {
@@ -17,7 +17,7 @@ export interface TransportOptions {
 export interface Response {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: Readable & { text(): Promise<string>; json(): Promise<unknown>; dump(): Promise<void> };
+  readonly body: ResponseBody;
 }
 
 export interface SendOptions {
@@ -40,16 +40,6 @@ const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/;
 export function registryBaseUrl(registry: string, insecure = false): string {
   const host = registry === 'docker.io' ? 'registry-1.docker.io' : registry;
   return `${insecure || LOOPBACK.test(host) ? 'http' : 'https'}://${host}`;
-}
-
-let sharedAgent: Dispatcher | undefined;
-
-/** One keep-alive agent per process; follows redirects (e.g. to pre-signed storage URLs). */
-function agent(): Dispatcher {
-  sharedAgent ??= new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connections: 16, connect: { timeout: 15_000 } }).compose(
-    interceptors.redirect({ maxRedirections: 5 }),
-  );
-  return sharedAgent;
 }
 
 /**
@@ -116,14 +106,7 @@ export class Transport {
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'berth', ...opts.headers };
     if (auth !== undefined) headers['authorization'] = auth;
     try {
-      const res = await request(this.url(opts.path), {
-        dispatcher: agent(),
-        method: opts.method,
-        headers,
-        body: opts.body?.(),
-        signal: opts.signal ?? undefined,
-      });
-      return { status: res.statusCode, headers: res.headers, body: res.body };
+      return await httpRequest({ url: this.url(opts.path), method: opts.method, headers, body: opts.body?.(), signal: opts.signal });
     } catch (err) {
       if (isRetryable(err)) {
         throw new RegistryError('unreachable', `cannot reach registry ${this.options.registry} (${this.base}): ${describe(err)}`, true);
@@ -151,10 +134,10 @@ export class Transport {
     if (creds !== undefined) headers['authorization'] = basicHeader(creds);
     const res = await withRetries(this.retry, async () => {
       try {
-        const r = await request(url.toString(), { dispatcher: agent(), method: 'GET', headers, signal: signal ?? undefined });
-        if (r.statusCode >= 500 || r.statusCode === 429) {
+        const r = await httpRequest({ url: url.toString(), method: 'GET', headers, signal });
+        if (r.status >= 500 || r.status === 429) {
           await r.body.dump();
-          throw new RegistryError('server', `${this.options.registry}: token server answered HTTP ${r.statusCode}`, true, r.statusCode);
+          throw new RegistryError('server', `${this.options.registry}: token server answered HTTP ${r.status}`, true, r.status);
         }
         return r;
       } catch (err) {
@@ -164,13 +147,13 @@ export class Transport {
         throw err;
       }
     }, signal);
-    if (res.statusCode === 401 || res.statusCode === 403) {
+    if (res.status === 401 || res.status === 403) {
       await res.body.dump();
       throw this.unauthorized();
     }
-    if (res.statusCode !== 200) {
+    if (res.status !== 200) {
       await res.body.dump();
-      throw new RegistryError('protocol', `${this.options.registry}: token server answered HTTP ${res.statusCode}`);
+      throw new RegistryError('protocol', `${this.options.registry}: token server answered HTTP ${res.status}`);
     }
     const parsed = parseTokenResponse(await res.body.json().catch(() => undefined));
     if (parsed === undefined) throw new RegistryError('protocol', `${this.options.registry}: token server sent no token`);
