@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { closeSync, createReadStream, createWriteStream, fsyncSync, openSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
@@ -14,6 +14,8 @@ import { DigestMismatchError } from './errors.js';
  * one of commit (size and digest checked, fsync, rename into blobs/, fsync the
  * directory; a mismatch deletes the partial and throws DigestMismatchError), close (keep
  * the partial for a later resume) or discard. `release` is called once by each of those.
+ * With `deferDirSync`, commit hands the directory to it instead of syncing it: the caller
+ * then syncs it once (for many blobs) before anything durable refers to the blob.
  */
 export class BlobIngest {
   private hash: Hash;
@@ -26,14 +28,15 @@ export class BlobIngest {
     private readonly partialPath: string,
     private readonly finalPath: string,
     private readonly release: () => void,
+    private readonly deferDirSync: ((dir: string) => void) | undefined,
   ) {
     this.hash = createHash(algorithm);
   }
 
-  static async open(digest: string, expectedSize: number, partialPath: string, finalPath: string, release: () => void): Promise<BlobIngest> {
+  static async open(digest: string, expectedSize: number, partialPath: string, finalPath: string, release: () => void, deferDirSync?: (dir: string) => void): Promise<BlobIngest> {
     const parsed = parseDigest(digest);
     if (typeof parsed !== 'object') throw new Error(`invalid digest "${digest}"`);
-    const ingest = new BlobIngest(digest, expectedSize, parsed.algorithm, partialPath, finalPath, release);
+    const ingest = new BlobIngest(digest, expectedSize, parsed.algorithm, partialPath, finalPath, release, deferDirSync);
     await mkdir(dirname(partialPath), { recursive: true });
     await ingest.reload();
     return ingest;
@@ -118,7 +121,8 @@ export class BlobIngest {
       }
       await mkdir(dirname(this.finalPath), { recursive: true });
       await rename(this.partialPath, this.finalPath);
-      await syncDir(dirname(this.finalPath));
+      if (this.deferDirSync !== undefined) this.deferDirSync(dirname(this.finalPath));
+      else await syncDir(dirname(this.finalPath));
     } finally {
       this.release();
     }
@@ -141,5 +145,14 @@ export async function syncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+export function syncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
