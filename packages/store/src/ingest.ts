@@ -1,11 +1,14 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, createReadStream, createWriteStream, fsyncSync, openSync } from 'node:fs';
+import { closeSync, createReadStream, fsyncSync, openSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseDigest, type DigestAlgorithm } from '@berth/oci';
 import { DigestMismatchError } from './errors.js';
+
+/** A download starts writing back to disk every this many bytes (see append). */
+const BACKGROUND_SYNC_BYTES = 32 * 1024 * 1024;
 
 /**
  * One blob being downloaded into ingest/<alg>-<hex>.partial by the process that holds its
@@ -80,6 +83,12 @@ export class BlobIngest {
    * at once (the partial is deleted): no server can make us store more than it promised.
    */
   async append(data: Readable, signal?: AbortSignal): Promise<void> {
+    const fh = await open(this.partialPath, 'a');
+    // every BACKGROUND_SYNC_BYTES an fdatasync starts without being waited for, so the disk
+    // writes a big layer back while it downloads and the fsync at commit only flushes the
+    // tail (as the registry's BackgroundSync does for uploads); one runs at a time
+    let unsynced = 0;
+    let syncing: Promise<void> | undefined;
     const tap = new Transform({
       transform: (chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void => {
         if (this.size + chunk.length > this.expectedSize) {
@@ -88,16 +97,28 @@ export class BlobIngest {
         }
         this.hash.update(chunk);
         this.size += chunk.length;
+        unsynced += chunk.length;
+        if (unsynced >= BACKGROUND_SYNC_BYTES && syncing === undefined) {
+          unsynced = 0;
+          const done = (): void => {
+            syncing = undefined;
+          };
+          // best effort: the fsync at commit is the one that counts
+          syncing = fh.datasync().then(done, done);
+        }
         cb(null, chunk);
       },
     });
     try {
-      await pipeline(data, tap, createWriteStream(this.partialPath, { flags: 'a', highWaterMark: 1024 * 1024 }), ...(signal !== undefined ? [{ signal }] : []));
+      // the stream closes the handle when it finishes or fails; FileHandle.close waits for a running datasync
+      await pipeline(data, tap, fh.createWriteStream({ highWaterMark: 1024 * 1024 }), ...(signal !== undefined ? [{ signal }] : []));
     } catch (err) {
       if (err instanceof DigestMismatchError) {
         await this.discard();
       }
       throw err;
+    } finally {
+      await syncing;
     }
   }
 
