@@ -24,8 +24,8 @@ function select(runs: readonly PullRun[], registry: string, image: string, tool:
 /** One table per registry: a row per image and tool, cold pulls. */
 export function coldTable(runs: readonly PullRun[], registry: string, images: readonly { id: string; label: string }[], tools: readonly { id: string; label: string }[]): string {
   const lines = [
-    "| image | client | median | min – max | runs | berth faster by | peak RSS (median) | disturbed |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| image | client | median | min – max | runs | berth faster by | CPU user+sys (median) | peak RSS (median) | disturbed |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const img of images) {
     const berth = med(select(runs, registry, img.id, "berth", "cold"), (r) => r.ms);
@@ -39,7 +39,7 @@ export function coldTable(runs: readonly PullRun[], registry: string, images: re
       const failed = rs.length - good.length;
       lines.push(
         `| ${img.label} | ${t.label} | ${s(m)} | ${times.length > 0 ? `${s(Math.min(...times))} – ${s(Math.max(...times))}` : "n/a"} | ${good.length}${failed > 0 ? ` (+${failed} failed)` : ""} | ` +
-          `${t.id === "berth" ? "—" : `${(m / berth).toFixed(2)}×`} | ${mib(med(rs, (r) => r.rssKiB))} | ${noisy > 0 ? `${noisy}/${rs.length}` : ""} |`,
+          `${t.id === "berth" ? "—" : `${(m / berth).toFixed(2)}×`} | ${s(med(rs, (r) => r.clientCpuSec * 1000))} | ${mib(med(rs, (r) => r.rssKiB))} | ${noisy > 0 ? `${noisy}/${rs.length}` : ""} |`,
       );
     }
   }
@@ -48,10 +48,12 @@ export function coldTable(runs: readonly PullRun[], registry: string, images: re
 
 /** Second pull of a present image: berth with and without NODE_EXTRA_CA_CERTS, docker and podman for context. */
 export function noopTable(runs: readonly PullRun[], registry: string, images: readonly { id: string; label: string }[]): string {
-  const lines = ["| image | client | median | min – max | runs | peak RSS |", "| --- | --- | ---: | ---: | ---: | ---: |"];
+  const lines = ["| image | client | median | min – max | runs | CPU user+sys (median) | peak RSS |", "| --- | --- | ---: | ---: | ---: | ---: | ---: |"];
   const variants: [string, PullRun["kind"], string][] = [
     ["berth", "noop", "berth pull (NODE_EXTRA_CA_CERTS set, as on this machine)"],
     ["berth", "noop-no-extra-ca", "berth pull (NODE_EXTRA_CA_CERTS unset)"],
+    ["node", "noop", "floor: node -e 0 (NODE_EXTRA_CA_CERTS set)"],
+    ["node", "noop-no-extra-ca", "floor: node -e 0 (NODE_EXTRA_CA_CERTS unset)"],
     ["docker", "noop", "docker pull"],
     ["podman", "noop", "podman pull"],
   ];
@@ -60,7 +62,7 @@ export function noopTable(runs: readonly PullRun[], registry: string, images: re
       const rs = ok(select(runs, registry, img.id, tool, kind));
       if (rs.length === 0) continue;
       const t = rs.map((r) => r.ms);
-      lines.push(`| ${img.label} | ${label} | ${s(median(t))} | ${s(Math.min(...t))} – ${s(Math.max(...t))} | ${rs.length} | ${mib(median(rs.map((r) => r.rssKiB)))} |`);
+      lines.push(`| ${img.label} | ${label} | ${s(median(t))} | ${s(Math.min(...t))} – ${s(Math.max(...t))} | ${rs.length} | ${s(median(rs.map((r) => r.clientCpuSec * 1000)))} | ${mib(median(rs.map((r) => r.rssKiB)))} |`);
     }
   }
   return lines.join("\n");

@@ -26,7 +26,8 @@ export interface PullTool {
   readonly id: string;
   readonly label: string;
   prepare(): Promise<void>;
-  command(ref: string): Timed;
+  /** `env` overrides the environment where the tool supports it (berth: NODE_EXTRA_CA_CERTS unset) */
+  command(ref: string, env?: NodeJS.ProcessEnv): Timed;
   /** undefined when the pull stored what the registry holds, else what is wrong */
   verify(ref: string, layout: Layout): Promise<string | undefined>;
   /** after verify: free the disk (berth keeps its last store for the no-op pull) */
@@ -230,4 +231,22 @@ export class PodmanTool implements PullTool {
     removeTempDir(this.dir);
     await Promise.resolve();
   }
+}
+
+/** Not a pull: `node -e 0`, the floor under any Node CLI's time on this machine. */
+export class NodeFloor implements PullTool {
+  readonly id = "node";
+  readonly label = "node -e 0";
+
+  async prepare(): Promise<void> {}
+
+  command(_ref: string, env: NodeJS.ProcessEnv = process.env): Timed {
+    return { cmd: process.execPath, args: ["-e", "0"], env };
+  }
+
+  async verify(): Promise<string | undefined> {
+    return Promise.resolve(undefined);
+  }
+
+  async cleanup(): Promise<void> {}
 }

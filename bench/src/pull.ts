@@ -12,7 +12,7 @@ import type { Layout } from "./layout.js";
 import { ensurePullLayout, PULL_IMAGES } from "./pull-images.js";
 import { dockerdPids, timedPull, type Accounted, type PullKind, type PullRun } from "./pull-measure.js";
 import { checks, checksTable, coldTable, noopTable, TARGETS } from "./pull-report.js";
-import { BerthTool, DockerTool, PodmanTool, SkopeoTool, type PullTool } from "./pull-tools.js";
+import { BerthTool, DockerTool, NodeFloor, PodmanTool, SkopeoTool, type PullTool } from "./pull-tools.js";
 import { startRegistry, stopRegistry, type Registry } from "./registries.js";
 import { killAllSync, run, runOk } from "./util/proc.js";
 import { QuietGate } from "./util/quiet.js";
@@ -61,7 +61,7 @@ interface Ctx {
 
 async function measure(ctx: Ctx, tool: PullTool, reg: Registry, acc: Accounted, layout: Layout, ref: string, kind: PullKind, env?: NodeJS.ProcessEnv): Promise<PullRun> {
   await ctx.gate.before();
-  const t = tool instanceof BerthTool && env !== undefined ? tool.command(ref, env) : tool.command(ref);
+  const t = tool.command(ref, env);
   const r = await timedPull(t, { registry: reg.kind, image: layout.spec.id, tool: tool.id, kind }, acc, ctx.scratch);
   if (r.ok) {
     const bad = await tool.verify(ref, layout).catch((e: unknown) => String(e));
@@ -77,6 +77,14 @@ async function measure(ctx: Ctx, tool: PullTool, reg: Registry, acc: Accounted, 
   return r;
 }
 
+const floor = new NodeFloor();
+
+function withoutExtraCa(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env["NODE_EXTRA_CA_CERTS"];
+  return env;
+}
+
 /** Cold pulls of one image by every tool, `n` rounds, order rotating; no-op pulls after the last round. */
 async function image(ctx: Ctx, tools: readonly PullTool[], reg: Registry, acc: Accounted, layout: Layout, ref: string, n: number, noops: number): Promise<void> {
   for (let i = 0; i < n; i++) {
@@ -89,9 +97,10 @@ async function image(ctx: Ctx, tools: readonly PullTool[], reg: Registry, acc: A
         for (let k = 0; k < noops; k++) {
           await measure(ctx, tool, reg, acc, layout, ref, "noop");
           if (tool instanceof BerthTool) {
-            const env = { ...process.env };
-            delete env["NODE_EXTRA_CA_CERTS"];
-            await measure(ctx, tool, reg, acc, layout, ref, "noop-no-extra-ca", env);
+            await measure(ctx, tool, reg, acc, layout, ref, "noop-no-extra-ca", withoutExtraCa());
+            // the floor: a Node process that does nothing, with and without the extra CAs
+            await measure(ctx, floor, reg, acc, layout, ref, "noop");
+            await measure(ctx, floor, reg, acc, layout, ref, "noop-no-extra-ca", withoutExtraCa());
           }
         }
       }
