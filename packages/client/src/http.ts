@@ -1,5 +1,5 @@
 import { Agent, request as plainRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 
 /**
  * One HTTP/1.1 exchange on Node's own http/https modules, with keep-alive agents shared by
@@ -96,8 +96,8 @@ async function exchange(url: URL, method: string, headers: Record<string, string
     if (body === undefined) req.end();
     else if (Buffer.isBuffer(body)) req.end(body);
     else {
-      body.once('error', (err) => req.destroy(err));
-      body.pipe(req);
+      // a failure on either side destroys both (no file left open); the request's 'error' rejects
+      pipeline(body, req, () => undefined);
     }
   });
 }
