@@ -107,7 +107,7 @@ export class LocalStore {
 export class StoreSession {
   readonly id = randomUUID();
   private readonly committed = new Set<string>();
-  /** Directories that received renamed blobs since the last sync: synced once, in record(). */
+  /** Directories that received this session's renamed blobs: synced once, in record(). */
   private readonly unsynced = new Set<string>();
 
   constructor(private readonly store: LocalStore) {}
@@ -172,8 +172,13 @@ export class StoreSession {
     this.committed.add(digest);
   }
 
-  /** Makes the renames of this session's blobs durable, then records the image. */
+  /**
+   * Makes the renames of the image's blobs durable (this session's, and those another
+   * process committed that it may not have synced yet: one fsync of blobs/<alg>/ covers
+   * them all), then records the image.
+   */
   record(image: NewImage, names: readonly NameRow[]): void {
+    for (const d of image.blobs) this.unsynced.add(dirname(this.store.paths.blob(d)));
     for (const dir of this.unsynced) syncDirSync(dir);
     this.unsynced.clear();
     this.store.db.recordImage(this.id, image, names);
