@@ -89,7 +89,13 @@ export async function pull(store: LocalStore, io: Io, input: string, opts: Remot
     else if (e.type === 'done') say(`${shortDigest(e.digest)}: done`);
   };
   try {
-    const pulled = await pullImage(await clientFor(ref.registry, opts), ref, sink, { ...(platform !== undefined ? { platform } : {}), allPlatforms: opts.allPlatforms === true, onEvent }).finally(() => board?.stop());
+    // a no-op pull (image stored, name unchanged) writes nothing: no leases, no transaction
+    const isStored = (digest: string): boolean => store.getImage(digest) !== undefined;
+    const pulled = await pullImage(await clientFor(ref.registry, opts), ref, sink, {
+      ...(platform !== undefined ? { platform } : {}),
+      ...(opts.allPlatforms === true ? { allPlatforms: true } : { isStored }),
+      onEvent,
+    }).finally(() => board?.stop());
     const size = [pulled.config, ...pulled.layers].reduce((n, d) => n + d.size, 0);
     const nameRow: NameRow = {
       repository: repositoryKey(ref),
@@ -97,10 +103,13 @@ export async function pull(store: LocalStore, io: Io, input: string, opts: Remot
       imageDigest: pulled.manifest.digest,
       indexDigest: pulled.index?.digest,
     };
-    session.record(
-      { digest: pulled.manifest.digest, mediaType: pulled.manifest.mediaType, configDigest: pulled.config.digest, size, blobs: pulled.blobs },
-      [nameRow],
-    );
+    const current = store.getName(nameRow.repository, nameRow.tag);
+    if (!pulled.alreadyStored || current?.imageDigest !== nameRow.imageDigest || current.indexDigest !== nameRow.indexDigest) {
+      session.record(
+        { digest: pulled.manifest.digest, mediaType: pulled.manifest.mediaType, configDigest: pulled.config.digest, size, blobs: pulled.blobs },
+        [nameRow],
+      );
+    }
     say(`Digest: ${pulled.index?.digest ?? pulled.manifest.digest}`);
     if (opts.quiet === true) io.out(`${name}\n`);
     else say(`Pulled ${name} (image ${shortId(pulled.config.digest)}, ${humanSize(size)})`);

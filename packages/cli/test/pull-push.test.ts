@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
 import { quote, requireTools, run, type RunResult } from '@berth/test-support/exec';
@@ -97,6 +97,26 @@ describe('berth pull and push (anonymous)', () => {
     assert.match(second.stdout, /\x1b\[2K[0-9a-f]{12}: Already exists/);
     const plain = await berth(root, ['pull', name]);
     assert.doesNotMatch(plain.stdout, /\x1b\[/, 'no escape sequences when stdout is not a terminal');
+  });
+
+  it('a no-op pull leaves store.db untouched; a tag moved to an image already stored is re-pointed', async () => {
+    const root = join(dir, 'root-noop');
+    await skopeo(['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg().url}/cli/app:v1`, `docker://${reg().url}/cli/moving:v1`]);
+    await skopeo(['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg().url}/cli/other:v1`, `docker://${reg().url}/cli/moving:v2`]);
+    ok(await berth(root, ['pull', `${reg().url}/cli/moving:v1`]), 'pull v1');
+    ok(await berth(root, ['pull', `${reg().url}/cli/moving:v2`]), 'pull v2');
+    const db = (): string => createHash('sha256').update(readFileSync(join(root, 'store.db'))).digest('hex');
+    const before = db();
+    const again = await berth(root, ['pull', `${reg().url}/cli/moving:v1`]);
+    ok(again, 'no-op pull');
+    assert.match(again.stdout, /already exists/);
+    assert.equal(db(), before, 'store.db unchanged by a no-op pull');
+    // v1 now names the image v2 names, which the store holds: only the name changes
+    await skopeo(['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${reg().url}/cli/other:v1`, `docker://${reg().url}/cli/moving:v1`]);
+    ok(await berth(root, ['pull', `${reg().url}/cli/moving:v1`]), 'pull moved v1');
+    const images = (await berth(root, ['images', '--digests'])).stdout;
+    assert.match(images, new RegExp(`${reg().url}/cli/moving\\s+v1\\s+${other.image.manifest.digest}`));
+    assert.match(images, new RegExp(`${reg().url}/cli/moving\\s+v2\\s+${other.image.manifest.digest}`));
   });
 
   it('picks the platform from an index: the host default and --platform', async () => {

@@ -45,6 +45,12 @@ export interface PullOptions {
   readonly retry?: RetryPolicy;
   readonly onEvent?: (e: PullEvent) => void;
   readonly signal?: AbortSignal;
+  /**
+   * True when the image with this manifest digest is already stored completely (a no-op
+   * pull): then nothing is fetched or written through the sink, every blob is reported
+   * as 'exists', and the result says `alreadyStored`.
+   */
+  readonly isStored?: (manifestDigest: string) => boolean;
 }
 
 export interface PulledImage {
@@ -57,6 +63,8 @@ export interface PulledImage {
   readonly index?: { readonly digest: string; readonly mediaType: string } | undefined;
   /** Every blob the image needs, manifests included. */
   readonly blobs: readonly string[];
+  /** `isStored` said the image was there already: the sink was not used. */
+  readonly alreadyStored: boolean;
 }
 
 /** Resolves the reference, picks the platform, and fetches config and layers into the sink. */
@@ -94,7 +102,13 @@ export async function pullImage(client: RegistryClient, ref: ImageReference, sin
   options.onEvent?.({ type: 'resolved', digest: top.digest, mediaType: top.mediaType, indexDigest: index?.digest });
 
   const blobs = uniqueByDigest([config, ...parsed.layers, ...others]);
-  const present = await sink.present([...manifests.map((m) => m.digest), ...blobs.map((b) => b.digest)]);
+  const all = [...manifests.map((m) => m.digest), ...blobs.map((b) => b.digest)];
+  const result = { manifest: { digest: top.digest, mediaType: top.mediaType, bytes: top.bytes }, parsed, config, layers: parsed.layers, index, blobs: all };
+  if (options.isStored?.(top.digest) === true) {
+    for (const b of blobs) options.onEvent?.({ type: 'exists', digest: b.digest, size: b.size });
+    return { ...result, alreadyStored: true };
+  }
+  const present = await sink.present(all);
   await mapLimit(blobs, options.concurrency ?? 4, async (desc) => {
     if (present.has(desc.digest)) {
       options.onEvent?.({ type: 'exists', digest: desc.digest, size: desc.size });
@@ -104,14 +118,7 @@ export async function pullImage(client: RegistryClient, ref: ImageReference, sin
   });
   // manifests last: a stored manifest promises its blobs are there
   for (const m of manifests) await sink.putBytes(m.digest, m.bytes);
-  return {
-    manifest: { digest: top.digest, mediaType: top.mediaType, bytes: top.bytes },
-    parsed,
-    config,
-    layers: parsed.layers,
-    index,
-    blobs: [...manifests.map((m) => m.digest), ...blobs.map((b) => b.digest)],
-  };
+  return { ...result, alreadyStored: false };
 }
 
 /** Fetches one more child manifest of an index (checked against its descriptor); returns its blobs. */

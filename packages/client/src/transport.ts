@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
-import { Agent, EnvHttpProxyAgent, interceptors, request, type Dispatcher } from 'undici';
 import { basicHeader, parseChallenge, parseTokenResponse, TokenCache, type Challenge, type Credentials } from './auth.js';
 import { describe, isRetryable, RegistryError } from './errors.js';
+import { httpRequest, type ResponseBody } from './http.js';
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from './retry.js';
 
 export interface TransportOptions {
@@ -17,7 +17,7 @@ export interface TransportOptions {
 export interface Response {
   readonly status: number;
   readonly headers: Readonly<Record<string, string | string[] | undefined>>;
-  readonly body: Readable & { text(): Promise<string>; json(): Promise<unknown>; dump(): Promise<void> };
+  readonly body: ResponseBody;
 }
 
 export interface SendOptions {
@@ -42,27 +42,6 @@ const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(?::\d+)?$/;
 export function registryBaseUrl(registry: string, insecure = false): string {
   const host = registry === 'docker.io' ? 'registry-1.docker.io' : registry;
   return `${insecure || LOOPBACK.test(host) ? 'http' : 'https'}://${host}`;
-}
-
-const AGENT_OPTIONS = { keepAliveTimeout: 30_000, keepAliveMaxTimeout: 120_000, connections: 16, connect: { timeout: 15_000 } } as const;
-const PROXY_VARIABLES = ['https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'];
-let directAgent: Dispatcher | undefined;
-let proxyAgent: Dispatcher | undefined;
-
-/**
- * One keep-alive agent per process, following redirects (e.g. to pre-signed storage URLs).
- * Proxies come from the standard variables (HTTPS_PROXY, HTTP_PROXY, NO_PROXY, also in
- * lower case); like Go's (and so docker's) clients, loopback hosts are never proxied.
- */
-function agent(url: string): Dispatcher {
-  const host = new URL(url).host;
-  const useProxy = !LOOPBACK.test(host) && PROXY_VARIABLES.some((v) => (process.env[v] ?? '') !== '');
-  if (useProxy) {
-    proxyAgent ??= new EnvHttpProxyAgent(AGENT_OPTIONS).compose(interceptors.redirect({ maxRedirections: 5 }));
-    return proxyAgent;
-  }
-  directAgent ??= new Agent(AGENT_OPTIONS).compose(interceptors.redirect({ maxRedirections: 5 }));
-  return directAgent;
 }
 
 /**
@@ -130,15 +109,7 @@ export class Transport {
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'berth', ...opts.headers };
     if (auth !== undefined) headers['authorization'] = auth;
     try {
-      const target = this.url(opts.path);
-      const res = await request(target, {
-        dispatcher: agent(target),
-        method: opts.method,
-        headers,
-        body: opts.body?.(),
-        signal: opts.signal ?? undefined,
-      });
-      return { status: res.statusCode, headers: res.headers, body: res.body };
+      return await httpRequest({ url: this.url(opts.path), method: opts.method, headers, body: opts.body?.(), signal: opts.signal });
     } catch (err) {
       // transient failures are retried; others (no such host, TLS refused) are final, same words
       const code = (err as { code?: unknown }).code;
@@ -168,10 +139,10 @@ export class Transport {
     if (creds !== undefined) headers['authorization'] = basicHeader(creds);
     const res = await withRetries(this.retry, async () => {
       try {
-        const r = await request(url.toString(), { dispatcher: agent(url.toString()), method: 'GET', headers, signal: signal ?? undefined });
-        if (r.statusCode >= 500 || r.statusCode === 429) {
+        const r = await httpRequest({ url: url.toString(), method: 'GET', headers, signal });
+        if (r.status >= 500 || r.status === 429) {
           await r.body.dump();
-          throw new RegistryError('server', `${this.options.registry}: token server answered HTTP ${r.statusCode}`, true, r.statusCode);
+          throw new RegistryError('server', `${this.options.registry}: token server answered HTTP ${r.status}`, true, r.status);
         }
         return r;
       } catch (err) {
@@ -181,13 +152,13 @@ export class Transport {
         throw err;
       }
     }, signal);
-    if (res.statusCode === 401 || res.statusCode === 403) {
+    if (res.status === 401 || res.status === 403) {
       await res.body.dump();
       throw this.unauthorized();
     }
-    if (res.statusCode !== 200) {
+    if (res.status !== 200) {
       await res.body.dump();
-      throw new RegistryError('protocol', `${this.options.registry}: token server answered HTTP ${res.statusCode}`);
+      throw new RegistryError('protocol', `${this.options.registry}: token server answered HTTP ${res.status}`);
     }
     const parsed = parseTokenResponse(await res.body.json().catch(() => undefined));
     if (parsed === undefined) throw new RegistryError('protocol', `${this.options.registry}: token server sent no token`);

@@ -1,11 +1,14 @@
 import { createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { closeSync, createReadStream, fsyncSync, openSync } from 'node:fs';
 import { mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { parseDigest, type DigestAlgorithm } from '@berth/oci';
 import { DigestMismatchError } from './errors.js';
+
+/** A download starts writing back to disk every this many bytes (see append). */
+const BACKGROUND_SYNC_BYTES = 32 * 1024 * 1024;
 
 /**
  * One blob being downloaded into ingest/<alg>-<hex>.partial by the process that holds its
@@ -14,6 +17,8 @@ import { DigestMismatchError } from './errors.js';
  * one of commit (size and digest checked, fsync, rename into blobs/, fsync the
  * directory; a mismatch deletes the partial and throws DigestMismatchError), close (keep
  * the partial for a later resume) or discard. `release` is called once by each of those.
+ * With `deferDirSync`, commit hands the directory to it instead of syncing it: the caller
+ * then syncs it once (for many blobs) before anything durable refers to the blob.
  */
 export class BlobIngest {
   private hash: Hash;
@@ -26,14 +31,15 @@ export class BlobIngest {
     private readonly partialPath: string,
     private readonly finalPath: string,
     private readonly release: () => void,
+    private readonly deferDirSync: ((dir: string) => void) | undefined,
   ) {
     this.hash = createHash(algorithm);
   }
 
-  static async open(digest: string, expectedSize: number, partialPath: string, finalPath: string, release: () => void): Promise<BlobIngest> {
+  static async open(digest: string, expectedSize: number, partialPath: string, finalPath: string, release: () => void, deferDirSync?: (dir: string) => void): Promise<BlobIngest> {
     const parsed = parseDigest(digest);
     if (typeof parsed !== 'object') throw new Error(`invalid digest "${digest}"`);
-    const ingest = new BlobIngest(digest, expectedSize, parsed.algorithm, partialPath, finalPath, release);
+    const ingest = new BlobIngest(digest, expectedSize, parsed.algorithm, partialPath, finalPath, release, deferDirSync);
     await mkdir(dirname(partialPath), { recursive: true });
     await ingest.reload();
     return ingest;
@@ -77,6 +83,12 @@ export class BlobIngest {
    * at once (the partial is deleted): no server can make us store more than it promised.
    */
   async append(data: Readable, signal?: AbortSignal): Promise<void> {
+    const fh = await open(this.partialPath, 'a');
+    // every BACKGROUND_SYNC_BYTES an fdatasync starts without being waited for, so the disk
+    // writes a big layer back while it downloads and the fsync at commit only flushes the
+    // tail (as the registry's BackgroundSync does for uploads); one runs at a time
+    let unsynced = 0;
+    let syncing: Promise<void> | undefined;
     const tap = new Transform({
       transform: (chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void => {
         if (this.size + chunk.length > this.expectedSize) {
@@ -85,16 +97,28 @@ export class BlobIngest {
         }
         this.hash.update(chunk);
         this.size += chunk.length;
+        unsynced += chunk.length;
+        if (unsynced >= BACKGROUND_SYNC_BYTES && syncing === undefined) {
+          unsynced = 0;
+          const done = (): void => {
+            syncing = undefined;
+          };
+          // best effort: the fsync at commit is the one that counts
+          syncing = fh.datasync().then(done, done);
+        }
         cb(null, chunk);
       },
     });
     try {
-      await pipeline(data, tap, createWriteStream(this.partialPath, { flags: 'a', highWaterMark: 1024 * 1024 }), ...(signal !== undefined ? [{ signal }] : []));
+      // the stream closes the handle when it finishes or fails; FileHandle.close waits for a running datasync
+      await pipeline(data, tap, fh.createWriteStream({ highWaterMark: 1024 * 1024 }), ...(signal !== undefined ? [{ signal }] : []));
     } catch (err) {
       if (err instanceof DigestMismatchError) {
         await this.discard();
       }
       throw err;
+    } finally {
+      await syncing;
     }
   }
 
@@ -118,7 +142,8 @@ export class BlobIngest {
       }
       await mkdir(dirname(this.finalPath), { recursive: true });
       await rename(this.partialPath, this.finalPath);
-      await syncDir(dirname(this.finalPath));
+      if (this.deferDirSync !== undefined) this.deferDirSync(dirname(this.finalPath));
+      else await syncDir(dirname(this.finalPath));
     } finally {
       this.release();
     }
@@ -141,5 +166,14 @@ export async function syncDir(dir: string): Promise<void> {
     await fh.sync();
   } finally {
     await fh.close();
+  }
+}
+
+export function syncDirSync(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { digestOf } from '@berth/oci';
 import { StoreDatabase, unlinkIfPresent, type ImageRow, type NameRow, type NewImage } from './database.js';
 import { DigestMismatchError } from './errors.js';
-import { BlobIngest, syncDir } from './ingest.js';
+import { BlobIngest, syncDirSync } from './ingest.js';
 import { StorePaths } from './paths.js';
 
 export type { ImageRow, NameRow, NewImage } from './database.js';
@@ -107,6 +107,8 @@ export class LocalStore {
 export class StoreSession {
   readonly id = randomUUID();
   private readonly committed = new Set<string>();
+  /** Directories that received this session's renamed blobs: synced once, in record(). */
+  private readonly unsynced = new Set<string>();
 
   constructor(private readonly store: LocalStore) {}
 
@@ -133,7 +135,7 @@ export class StoreSession {
           if (released) return;
           released = true;
           this.store.db.unlockIngest(digest);
-        }).then((ingest) => this.wrap(ingest, digest, size));
+        }, (dir) => this.unsynced.add(dir)).then((ingest) => this.wrap(ingest, digest, size));
       }
       signal?.throwIfAborted();
       await sleep(INGEST_POLL_MS, undefined, signal !== undefined ? { signal } : {});
@@ -165,12 +167,20 @@ export class StoreSession {
     } finally {
       await rm(tmp, { force: true });
     }
-    await syncDir(dirname(final));
+    this.unsynced.add(dirname(final));
     this.store.db.recordBlob(digest, bytes.length);
     this.committed.add(digest);
   }
 
+  /**
+   * Makes the renames of the image's blobs durable (this session's, and those another
+   * process committed that it may not have synced yet: one fsync of blobs/<alg>/ covers
+   * them all), then records the image.
+   */
   record(image: NewImage, names: readonly NameRow[]): void {
+    for (const d of image.blobs) this.unsynced.add(dirname(this.store.paths.blob(d)));
+    for (const dir of this.unsynced) syncDirSync(dir);
+    this.unsynced.clear();
     this.store.db.recordImage(this.id, image, names);
   }
 
