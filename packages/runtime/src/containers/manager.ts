@@ -1,0 +1,296 @@
+/**
+ * The container lifecycle over containers.db, runc and conmon:
+ *
+ *   create -> (run in the foreground | start detached under conmon) -> running -> exited
+ *   exited -> start again (same rootfs, same config.json) | rm
+ *
+ * A foreground `berth run` is the monitor of its container: it runs `runc run` with its
+ * own stdio (one process, no supervisor: the fast path) and records the exit code. A
+ * detached container's monitor is conmon; its exit command (exit-main.ts) records the
+ * code and removes an --rm container. Readers reconcile: a "running" row whose exit file
+ * exists, or whose monitor is gone, is exited.
+ */
+import { spawn, type StdioOptions } from 'node:child_process';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { conmonCreate } from './conmon.js';
+import { createContainer, removeBundle, type CreateRequest, type NetworkProvider } from './create.js';
+import { ContainerPaths } from './paths.js';
+import { OciRuntime } from './runc.js';
+import { ContainerState, type ContainerRecord } from './state.js';
+
+export class ContainerNotFoundError extends Error {
+  constructor(ref: string) {
+    super(`no such container: ${ref.slice(0, 140)}`);
+    this.name = 'ContainerNotFoundError';
+  }
+}
+
+export class ContainerStateError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ContainerStateError';
+  }
+}
+
+export interface ManagerOptions {
+  readonly root: string;
+  readonly runDir?: string;
+  readonly runtimes?: Readonly<Record<string, string>>;
+  readonly conmon?: string;
+  /** Sets up a container's network (default: none/host only). */
+  readonly network?: NetworkProvider;
+  /** Undoes what `network` did, when the container is removed. */
+  readonly networkRelease?: (record: ContainerRecord) => Promise<void>;
+  /** Unmounts a container's rootfs (default: umount(8), ignoring "not mounted"). */
+  readonly unmount?: (target: string) => Promise<void>;
+}
+
+const EXIT_MAIN = fileURLToPath(new URL('./exit-main.js', import.meta.url));
+
+export const SIGNALS: Readonly<Record<string, number>> = {
+  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10,
+  SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19,
+  SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28,
+  SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
+};
+
+/** "TERM", "SIGTERM" or "15" -> "SIGTERM"; anything else is refused. */
+export function parseSignal(input: string): string {
+  const upper = input.trim().toUpperCase();
+  if (/^\d{1,2}$/.test(upper)) {
+    const n = Number(upper);
+    const name = Object.entries(SIGNALS).find(([, v]) => v === n)?.[0];
+    if (name !== undefined) return name;
+  }
+  const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
+  if (SIGNALS[name] === undefined) throw new ContainerStateError(`invalid signal "${input.slice(0, 32)}"`);
+  return name;
+}
+
+function alive(pid: number | undefined): boolean {
+  if (pid === undefined || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function defaultUnmount(target: string): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const c = spawn('umount', [target], { stdio: 'ignore' });
+    c.on('error', () => resolve());
+    c.on('exit', () => resolve());
+  });
+}
+
+export class Containers {
+  readonly paths: ContainerPaths;
+  readonly state: ContainerState;
+  private readonly runtimes: Readonly<Record<string, string>>;
+  private readonly conmon: string;
+  private readonly unmountFn: (target: string) => Promise<void>;
+
+  private constructor(private readonly o: ManagerOptions) {
+    this.paths = new ContainerPaths(o.root, o.runDir);
+    this.state = new ContainerState(this.paths.db);
+    this.runtimes = o.runtimes ?? { runc: '/usr/sbin/runc', crun: '/usr/bin/crun' };
+    this.conmon = o.conmon ?? '/usr/bin/conmon';
+    this.unmountFn = o.unmount ?? defaultUnmount;
+  }
+
+  static async open(o: ManagerOptions): Promise<Containers> {
+    const paths = new ContainerPaths(o.root, o.runDir);
+    await mkdir(paths.containers, { recursive: true });
+    return new Containers(o);
+  }
+
+  close(): void {
+    this.state.close();
+  }
+
+  runtime(name: string): OciRuntime {
+    const binary = this.runtimes[name];
+    if (binary === undefined) throw new ContainerStateError(`unknown OCI runtime "${name.slice(0, 40)}" (runc or crun)`);
+    return new OciRuntime(name, binary, this.paths.runcRoot);
+  }
+
+  async create(req: CreateRequest): Promise<string> {
+    const network: NetworkProvider =
+      this.o.network ??
+      (async (_id, r) => {
+        if (r.network === 'bridge') throw new ContainerStateError('bridge networking is not available: use --network none or host');
+        return { namespace: r.network === 'host' ? 'host' : 'new' };
+      });
+    return createContainer(this.paths, this.state, req, network, this.unmountFn);
+  }
+
+  /** By full id, name, or a unique id prefix; the row is reconciled with reality first. */
+  async find(ref: string): Promise<ContainerRecord> {
+    let rec = /^[a-f0-9]{64}$/.test(ref) ? this.state.get(ref) : undefined;
+    rec ??= this.state.byName(ref.startsWith('/') ? ref.slice(1) : ref);
+    if (rec === undefined && /^[a-f0-9]{1,63}$/.test(ref)) {
+      const m = this.state.byIdPrefix(ref);
+      if (m.length > 1) throw new ContainerStateError(`container id prefix "${ref}" is ambiguous`);
+      rec = m[0];
+    }
+    if (rec === undefined) throw new ContainerNotFoundError(ref);
+    return this.reconcile(rec);
+  }
+
+  async list(): Promise<ContainerRecord[]> {
+    return Promise.all(this.state.list().map((r) => this.reconcile(r)));
+  }
+
+  /** A "running" row is exited when its exit file exists or its monitor is gone. */
+  async reconcile(rec: ContainerRecord): Promise<ContainerRecord> {
+    if (rec.status !== 'running') return rec;
+    const code = await this.exitCode(rec.id);
+    if (code !== undefined) {
+      this.state.exited(rec.id, code.code, code.at);
+      return this.state.get(rec.id) ?? rec;
+    }
+    if (!alive(rec.monitor)) {
+      // the monitor died without recording the end: ask the runtime
+      const st = await this.runtime(rec.config.runtime).state(rec.id);
+      if (st !== undefined && st.status === 'running' && alive(st.pid)) return rec;
+      this.state.exited(rec.id, 255);
+      return this.state.get(rec.id) ?? rec;
+    }
+    return rec;
+  }
+
+  private async exitCode(id: string): Promise<{ code: number; at: number } | undefined> {
+    try {
+      const file = this.paths.exitFile(id);
+      const [text, st] = await Promise.all([readFile(file, 'utf8'), stat(file)]);
+      const code = Number(text.trim());
+      return Number.isInteger(code) ? { code, at: st.mtimeMs } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Runs a created container in the foreground with this process's stdio (stdin only
+   * with `interactive`) and resolves with its exit code. Signals this process gets are
+   * passed on to the container. With a tty, runc itself relays the terminal.
+   */
+  async runForeground(id: string, interactive: boolean): Promise<number> {
+    const rec = await this.find(id);
+    const rt = this.runtime(rec.config.runtime);
+    const stdio: StdioOptions = [interactive || rec.config.tty ? 'inherit' : 'ignore', 'inherit', 'inherit'];
+    const child = rt.spawn(['run', '--bundle', this.paths.bundle(id), id], stdio);
+    const forward = (sig: NodeJS.Signals): void => {
+      child.kill(sig);
+    };
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+    for (const s of signals) process.on(s, forward);
+    this.state.started(id, child.pid ?? 0, process.pid);
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('exit', (code, signal) => resolve(code ?? 128 + (signal !== null ? (SIGNALS[signal] ?? 0) : 0)));
+      });
+    } finally {
+      for (const s of signals) process.off(s, forward);
+    }
+  }
+
+  /** Records the end of a foreground run (and removes the container with --rm). */
+  async finishForeground(id: string, code: number): Promise<void> {
+    this.state.exited(id, code);
+    const rec = this.state.get(id);
+    if (rec?.config.autoRemove === true) await this.removeNow(rec);
+  }
+
+  /** Starts a created or exited container detached, under conmon; resolves once it runs. */
+  async start(id: string): Promise<ContainerRecord> {
+    const rec = await this.find(id);
+    if (rec.status === 'running') return rec;
+    const rt = this.runtime(rec.config.runtime);
+    // a previous run's runtime state and exit file go first
+    await rt.delete(rec.id);
+    const exitDir = this.paths.exitDir(rec.id);
+    await mkdir(exitDir, { recursive: true });
+    await rm(this.paths.exitFile(rec.id), { force: true });
+    await mkdir(this.paths.socketDir, { recursive: true });
+    const pid = await conmonCreate({
+      conmon: this.conmon,
+      runtime: rt,
+      id: rec.id,
+      name: rec.name,
+      bundle: this.paths.bundle(rec.id),
+      logPath: this.paths.log(rec.id),
+      exitDir,
+      socketDir: this.paths.socketDir,
+      tty: rec.config.tty,
+      stdin: rec.config.interactive,
+      exitCommand: [process.execPath, EXIT_MAIN, this.paths.root, this.paths.run, rec.id],
+    });
+    const conmonPid = Number((await readFile(join(this.paths.bundle(rec.id), 'conmon.pid'), 'utf8').catch(() => '0')).trim());
+    try {
+      await rt.call(['start', rec.id]);
+    } catch (err) {
+      await rt.delete(rec.id).catch(() => undefined);
+      throw err;
+    }
+    this.state.started(rec.id, pid, conmonPid);
+    return this.state.get(rec.id) ?? rec;
+  }
+
+  /** Sends the stop signal, then SIGKILL after `timeoutSec`; resolves once the container ended. */
+  async stop(ref: string, timeoutSec: number): Promise<ContainerRecord> {
+    const rec = await this.find(ref);
+    if (rec.status !== 'running') return rec;
+    const rt = this.runtime(rec.config.runtime);
+    await rt.kill(rec.id, rec.config.stopSignal).catch(() => undefined);
+    if (await this.waitExit(rec.id, timeoutSec * 1000)) return this.find(rec.id);
+    await rt.kill(rec.id, 'SIGKILL', true).catch(() => undefined);
+    await this.waitExit(rec.id, 30_000);
+    return this.find(rec.id);
+  }
+
+  async kill(ref: string, signal: string): Promise<ContainerRecord> {
+    const rec = await this.find(ref);
+    if (rec.status !== 'running') throw new ContainerStateError(`container ${rec.name} is not running`);
+    await this.runtime(rec.config.runtime).kill(rec.id, parseSignal(signal));
+    return rec;
+  }
+
+  /** True once the container is no longer running (false after timeoutMs). */
+  async waitExit(id: string, timeoutMs = Number.POSITIVE_INFINITY, signal?: AbortSignal): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    for (let delay = 10; ; delay = Math.min(delay * 2, 100)) {
+      const rec = this.state.get(id);
+      if (rec === undefined) return true;
+      if ((await this.reconcile(rec)).status !== 'running') return true;
+      if (Date.now() >= deadline || signal?.aborted === true) return false;
+      await sleep(delay);
+    }
+  }
+
+  /** Removes a container; a running one only with force (it is killed first). */
+  async remove(ref: string, force: boolean): Promise<ContainerRecord> {
+    const rec = await this.find(ref);
+    if (rec.status === 'running') {
+      if (!force) throw new ContainerStateError(`container ${rec.name} is running: stop it first or use rm -f`);
+      await this.runtime(rec.config.runtime).kill(rec.id, 'SIGKILL', true).catch(() => undefined);
+      await this.waitExit(rec.id, 30_000);
+    }
+    await this.removeNow(rec);
+    return rec;
+  }
+
+  /** Runtime state, network, rootfs, bundle, row: in that order, each step tolerant of a missing piece. */
+  async removeNow(rec: ContainerRecord): Promise<void> {
+    await this.runtime(rec.config.runtime).delete(rec.id).catch(() => undefined);
+    if (this.o.networkRelease !== undefined) await this.o.networkRelease(rec).catch(() => undefined);
+    await removeBundle(this.paths, rec.id, this.unmountFn);
+    this.state.remove(rec.id);
+  }
+}
