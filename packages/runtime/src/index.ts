@@ -7,3 +7,17 @@
  *   containers/  OCI bundles, runc/crun, the supervisor of detached containers, state
  */
 export const RUNTIME_PACKAGE = '@berth/runtime';
+
+export {
+  ensureLayers,
+  unpackLayer,
+  createRootfs,
+  openRootfs,
+  overlaySupported,
+  diffToLayer,
+  LayerPaths,
+  DiffIdMismatchError,
+  UnsafeLayerError,
+  InvalidTarError,
+} from './layers/index.js';
+export type { EnsureLayersOptions, LayerBlob, LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer, UnpackEvent } from './layers/index.js';

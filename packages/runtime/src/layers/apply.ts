@@ -1,0 +1,167 @@
+import { constants, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { setAttributeSync } from '@napi-rs/xattr';
+import { InvalidTarError, UnsafeLayerError } from './errors.js';
+import { cleanName, resolveDirIn } from './resolve.js';
+import type { TarEntry, TarHeader } from './tar/reader.js';
+import { mknod } from './tools.js';
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const OPAQUE_MARKER = '.wh..wh..opq';
+export const OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+
+/**
+ * Applies tar members to one layer directory in overlay format, after containerd's
+ * applyNaive: "<dir>/.wh.<name>" becomes a whiteout at <dir>/<name> (a char 0/0 node),
+ * "<dir>/.wh..wh..opq" marks <dir> opaque (trusted.overlay.opaque=y; it may come before or
+ * after the directory's other members, which stay visible: opaque hides only lower layers).
+ *
+ * Containment: names are cleaned below the root, parent directories are resolved with
+ * symlinks scoped to the root, the last component is never followed (an existing entry is
+ * removed first, unless a directory meets a directory), files are created O_EXCL|O_NOFOLLOW,
+ * hard links must name a member already inside the root. Owners, modes (setuid included,
+ * applied after chown, which clears them), xattrs (overlay's own excluded), device nodes and
+ * times are kept; directory times are set last, after their contents.
+ */
+export class LayerApplier {
+  private readonly dirCache = new Map<string, string>();
+  private readonly dirTimes = new Map<string, { atime: number; mtime: number }>();
+  private whiteout: string | undefined;
+  private whiteouts = 0;
+
+  /** `root`: the layer tree; `scratch`: a directory on the same file system for the whiteout node. */
+  constructor(
+    private readonly root: string,
+    private readonly scratch: string,
+  ) {}
+
+  async apply(entry: TarEntry): Promise<void> {
+    const h = entry.header;
+    const parts = cleanName(h.name);
+    if (parts.length === 0) {
+      if (h.type === 'dir') this.metadata(this.root, h, true);
+      return;
+    }
+    const base = parts[parts.length - 1] as string;
+    const dir = this.resolveDir(parts.slice(0, -1), h.name);
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      if (base === OPAQUE_MARKER) setAttributeSync(dir, OPAQUE_XATTR, 'y');
+      else if (!base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) this.whiteoutAt(dir, base.slice(WHITEOUT_PREFIX.length), h.name);
+      return; // other .wh..wh.* names are aufs metadata
+    }
+    const path = join(dir, base);
+    const existing = lstatSync(path, { throwIfNoEntry: false });
+    if (existing !== undefined && !(existing.isDirectory() && h.type === 'dir')) this.remove(path);
+    switch (h.type) {
+      case 'dir':
+        if (existing === undefined || !existing.isDirectory()) mkdirSync(path, { mode: 0o700 });
+        this.metadata(path, h, true);
+        return;
+      case 'file':
+        await this.writeFile(path, h, entry);
+        return;
+      case 'symlink':
+        symlinkSync(h.linkname, path);
+        this.metadata(path, h, false);
+        return;
+      case 'hardlink':
+        this.hardlink(path, h);
+        return;
+      case 'char':
+      case 'block':
+      case 'fifo':
+        if (!IS_ROOT && h.type !== 'fifo') throw new UnsafeLayerError(`${h.name}: device nodes need root`);
+        mknod(path, h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p', h.devmajor, h.devminor);
+        this.metadata(path, h, false);
+        return;
+    }
+  }
+
+  /** Directory times, last: creating their contents changed them. */
+  finish(): void {
+    for (const [path, t] of [...this.dirTimes].reverse()) lutimesSync(path, t.atime, t.mtime);
+    if (this.whiteout !== undefined) rmSync(this.whiteout, { force: true });
+  }
+
+  private resolveDir(parts: string[], name: string): string {
+    if (parts.length === 0) return this.root;
+    const key = parts.join('/');
+    let dir = this.dirCache.get(key);
+    if (dir === undefined) {
+      dir = resolveDirIn(this.root, parts, name);
+      this.dirCache.set(key, dir);
+    }
+    return dir;
+  }
+
+  /** Deletes an existing entry, and everything remembered about paths below it. */
+  private remove(path: string): void {
+    rmSync(path, { recursive: true, force: true });
+    this.dirCache.clear(); // a cached resolution may have passed through it
+    const below = `${path}/`;
+    for (const p of this.dirTimes.keys()) if (p === path || p.startsWith(below)) this.dirTimes.delete(p);
+  }
+
+  private whiteoutAt(dir: string, name: string, member: string): void {
+    if (name === '' || name === '.' || name === '..') throw new UnsafeLayerError(`${member}: invalid whiteout`);
+    const path = join(dir, name);
+    if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) this.remove(path);
+    if (this.whiteout === undefined || this.whiteouts >= 60_000) {
+      // a new node before ext4's 65000-link limit
+      if (this.whiteout !== undefined) rmSync(this.whiteout, { force: true });
+      this.whiteout = join(this.scratch, `whiteout-${this.whiteouts}`);
+      mknod(this.whiteout, 'c', 0, 0);
+      this.whiteouts = 0;
+    }
+    linkSync(this.whiteout, path);
+    this.whiteouts++;
+  }
+
+  private async writeFile(path: string, h: TarHeader, entry: TarEntry): Promise<void> {
+    const fd = openSync(path, CREATE_FLAGS, 0o600);
+    try {
+      for await (const chunk of entry.body()) {
+        let off = 0;
+        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+      }
+      if (IS_ROOT) fchownSync(fd, h.uid, h.gid);
+      fchmodSync(fd, h.mode);
+      this.xattrs(path, h);
+      futimesSync(fd, h.atime ?? h.mtime, h.mtime);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  private hardlink(path: string, h: TarHeader): void {
+    const parts = cleanName(h.linkname);
+    if (parts.length === 0) throw new UnsafeLayerError(`${h.name}: hard link to the root`);
+    const target = join(this.resolveDir(parts.slice(0, -1), h.linkname), parts[parts.length - 1] as string);
+    const st = lstatSync(target, { throwIfNoEntry: false });
+    if (st === undefined) throw new UnsafeLayerError(`${h.name}: hard link to ${h.linkname.slice(0, 200)}, which is not in the layer`);
+    if (st.isDirectory()) throw new UnsafeLayerError(`${h.name}: hard link to a directory`);
+    linkSync(target, path);
+  }
+
+  /** Owner, then mode (chown clears setuid), xattrs, times; never follows a symlink. */
+  private metadata(path: string, h: TarHeader, isDir: boolean): void {
+    if (IS_ROOT) lchownSync(path, h.uid, h.gid);
+    if (h.type !== 'symlink') chmodSync(path, h.mode);
+    this.xattrs(path, h);
+    const atime = h.atime ?? h.mtime;
+    if (isDir) this.dirTimes.set(path, { atime, mtime: h.mtime });
+    else lutimesSync(path, atime, h.mtime);
+  }
+
+  private xattrs(path: string, h: TarHeader): void {
+    for (const [name, value] of h.xattrs) {
+      if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue; // only we mark whiteouts
+      if (!IS_ROOT && !name.startsWith('user.')) continue;
+      if (!/^(user|trusted|security)\.[^\0]{1,250}$/.test(name)) throw new InvalidTarError(`${h.name}: unsupported xattr ${name.slice(0, 100)}`);
+      setAttributeSync(path, name, value);
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/** The unpacked layers of one image, as an overlay mount and the copying fallback need them. */
+export interface LayerDirs {
+  /** `<BERTH_ROOT>/layers`: short lowerdir links are relative to it. */
+  readonly cacheDir: string;
+  /** Bottom (the base layer) to top. */
+  readonly layers: readonly UnpackedLayer[];
+}
+
+export interface UnpackedLayer {
+  readonly diffId: string;
+  /** The layer's tree in overlay format (a lowerdir). */
+  readonly dir: string;
+  /** `l/<16 hex>`, relative to cacheDir, a symlink to `dir`. */
+  readonly link: string;
+}
+
+export type UnpackEvent =
+  | { readonly type: 'cached'; readonly diffId: string }
+  | { readonly type: 'unpacked'; readonly diffId: string; readonly bytes: number; readonly ms: number };
+
+export interface EnsureLayersOptions {
+  readonly signal?: AbortSignal;
+  readonly onEvent?: (e: UnpackEvent) => void;
+}
+
+export type RootfsKind = 'overlay' | 'copy';
+
+export interface RootfsOptions {
+  /** Mounts the overlay read-only (the writable layer is still created, for commit). */
+  readonly readOnly?: boolean;
+  /** 'auto' (default) mounts an overlay and copies when overlayfs is unavailable. */
+  readonly mode?: 'auto' | RootfsKind;
+}
+
+/**
+ * A container's root file system under its container directory:
+ *
+ *   <containerDir>/rootfs/        what the container sees (the overlay mount point, or the copy)
+ *   <containerDir>/upper/         its writable layer (overlay only); diffToLayer reads it
+ *   <containerDir>/work/          overlay's work directory
+ *   <containerDir>/rootfs.json    how to mount it again: kind, lower links, readOnly
+ *
+ * The image's cached layers are never written: all changes land in upper/ (or in the copy).
+ */
+export interface Rootfs {
+  readonly kind: RootfsKind;
+  readonly path: string;
+  /** The writable layer, undefined for a copy (there, commit has no diff to take). */
+  readonly upperDir: string | undefined;
+  /** Mounts again (after a reboot or a release); a no-op when mounted or for a copy. */
+  mount(): Promise<void>;
+  /** Unmounts; a no-op when not mounted or for a copy. The files stay. */
+  release(): Promise<void>;
+  /** Unmounts and deletes rootfs/, upper/ and work/ (the container is gone). */
+  remove(): Promise<void>;
+}
+
+/** A layer blob written by diffToLayer, ready to be added to the store. */
+export interface LayerBlob {
+  readonly mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip';
+  /** sha256 of the gzip bytes (the blob digest). */
+  readonly digest: string;
+  /** sha256 of the uncompressed tar (for the config's rootfs.diff_ids). */
+  readonly diffId: string;
+  /** Bytes of the gzip file. */
+  readonly size: number;
+}
