@@ -21,3 +21,5 @@ export {
   InvalidTarError,
 } from './layers/index.js';
 export type { EnsureLayersOptions, LayerBlob, LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer, UnpackEvent } from './layers/index.js';
+// network/: none, host and bridge networks for containers (see src/network/index.ts).
+export * from './network/index.js';
