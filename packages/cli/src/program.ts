@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { defaultRoot, LocalStore } from '@berth/store';
 import * as cmd from './commands.js';
+import { inspectContainer, registerContainerCommands } from './containers.js';
 
 /** Builds the `berth` command; `io` and `env` are injected so tests can drive it in-process. */
 export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): Command {
@@ -70,6 +71,7 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .description('print an image\'s manifest and config as JSON')
     .argument('<image>', 'local image name or id')
     .action(async (image: string) => {
+      if (await inspectContainer(program.opts<{ root?: string }>().root ?? defaultRoot(env), image, io)) return;
       await withStore((store) => cmd.inspect(store, io, image));
     });
 
@@ -103,6 +105,7 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
       await cmd.version(io);
     });
 
+  registerContainerCommands(program, io, env);
   return program;
 }
 

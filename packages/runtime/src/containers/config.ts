@@ -1,12 +1,7 @@
+import type { PortMapping } from '../network/index.js';
 import type { VolumeMount } from './spec.js';
 
-/** A published port: host ip:port -> container port/proto (-p). */
-export interface PortMapping {
-  readonly hostIp: string;
-  readonly hostPort: number;
-  readonly containerPort: number;
-  readonly protocol: 'tcp' | 'udp';
-}
+export type { PortMapping } from '../network/index.js';
 
 /**
  * What a container was created with, kept in containers.db: enough to start it again,
@@ -42,6 +37,7 @@ export interface ContainerConfig {
   readonly stopSignal: string;
   /** Which OCI runtime runs it: 'runc' or 'crun'. */
   readonly runtime: string;
-  /** Network state the network module needs to tear the container's network down (opaque here). */
-  readonly networkState?: unknown;
+  /** bridge: the container's address and gateway. */
+  readonly ip?: string;
+  readonly gateway?: string;
 }

@@ -3,8 +3,10 @@
  * (rootfs, /etc files, config.json). Any failure undoes all of it, so a bad flag or an
  * unknown user leaves nothing behind.
  */
-import { access, copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { hostname as osHostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { releaseNetwork, setupNetwork, writeNetworkFiles, type ContainerNetwork } from '../network/index.js';
 import type { ContainerConfig, PortMapping } from './config.js';
 import { checkName, newId, randomName } from './names.js';
 import type { ContainerPaths } from './paths.js';
@@ -42,16 +44,6 @@ export interface CreateRequest {
   readonly runtime?: string;
 }
 
-/** The hooks a network module fills: where the container's netns is and its /etc files. */
-export interface NetworkSetup {
-  readonly namespace: 'host' | 'new' | { readonly path: string };
-  readonly hosts?: string;
-  readonly resolvConf?: string;
-  readonly state?: unknown;
-}
-
-export type NetworkProvider = (id: string, req: CreateRequest, hostname: string) => Promise<NetworkSetup>;
-
 export const CATATONIT = '/usr/bin/catatonit';
 
 export class InvalidRequestError extends Error {
@@ -67,20 +59,16 @@ export async function removeBundle(paths: ContainerPaths, id: string, unmount: (
   await rm(paths.bundle(id), { recursive: true, force: true, maxRetries: 3 });
 }
 
-function defaultHosts(hostname: string): string {
-  return `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t${hostname}\n`;
-}
-
 export async function createContainer(
   paths: ContainerPaths,
   state: ContainerState,
   req: CreateRequest,
-  network: NetworkProvider,
+  networkStateDir: string | undefined,
   unmount: (target: string) => Promise<void>,
 ): Promise<string> {
   const id = newId();
   const name = req.name !== undefined ? checkName(req.name) : randomName();
-  const hostname = req.hostname ?? id.slice(0, 12);
+  const hostname = req.hostname ?? (req.network === 'host' ? osHostname() : id.slice(0, 12));
   if (!/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,62})$/.test(hostname)) throw new InvalidRequestError(`invalid hostname "${hostname.slice(0, 80)}"`);
   for (const v of req.volumes) {
     if (!isAbsolute(v.source) || !isAbsolute(v.destination)) throw new InvalidRequestError(`invalid volume ${v.source}:${v.destination}: both paths must be absolute`);
@@ -126,12 +114,13 @@ export async function createContainer(
     await mkdir(paths.rootfs(id), { recursive: true });
     await req.rootfs(paths.rootfs(id), bundle);
     const user = resolveUser(paths.rootfs(id), config.user);
-    const net = await network(id, req, hostname);
-    const etc: Record<string, string> = { hostname: join(bundle, 'hostname'), hosts: join(bundle, 'hosts'), 'resolv.conf': join(bundle, 'resolv.conf') };
-    await writeFile(etc['hostname'] as string, `${hostname}\n`);
-    await writeFile(etc['hosts'] as string, net.hosts ?? defaultHosts(hostname));
-    if (net.resolvConf !== undefined) await writeFile(etc['resolv.conf'] as string, net.resolvConf);
-    else await copyFile('/etc/resolv.conf', etc['resolv.conf'] as string).catch(() => writeFile(etc['resolv.conf'] as string, ''));
+    if (req.network !== 'bridge' && req.ports.length > 0) throw new InvalidRequestError(`published ports (-p) need --network bridge, not ${req.network}`);
+    // none: runc's own fresh namespace (loopback only, nothing to set up or release)
+    let net: ContainerNetwork | undefined;
+    if (req.network === 'bridge') net = await setupNetwork(id, { mode: 'bridge', ports: req.ports, ...(networkStateDir !== undefined ? { stateDir: networkStateDir } : {}) });
+    const files = await writeNetworkFiles(bundle, { mode: req.network, hostname, ...(net?.ip !== undefined ? { ip: net.ip } : {}) });
+    const etc = { hostname: files.hostname, hosts: files.hosts, 'resolv.conf': files.resolvConf };
+    const namespace = req.network === 'host' ? 'host' : net?.netnsPath !== undefined ? { path: net.netnsPath } : 'new';
     for (const v of req.volumes) await mkdir(v.source, { recursive: true });
     const spec = buildSpec({
       image: req.image.config,
@@ -151,14 +140,15 @@ export async function createContainer(
       ...(req.memory !== undefined ? { memory: req.memory } : {}),
       ...(req.cpus !== undefined ? { cpus: req.cpus } : {}),
       ...(req.pidsLimit !== undefined ? { pidsLimit: req.pidsLimit } : {}),
-      network: net.namespace,
+      network: namespace,
       cgroupsPath: `/berth/${id}`,
       rlimits: containerRlimits(),
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
-    state.update(id, { ...config, env: spec.process.env, args: spec.process.args, ...(net.state !== undefined ? { networkState: net.state } : {}) });
+    state.update(id, { ...config, env: spec.process.env, args: spec.process.args, ...(net?.ip !== undefined ? { ip: net.ip, gateway: net.gateway } : {}) });
     return id;
   } catch (err) {
+    if (req.network === 'bridge') await releaseNetwork(id, networkStateDir !== undefined ? { stateDir: networkStateDir } : {}).catch(() => undefined);
     await removeBundle(paths, id, unmount).catch(() => undefined);
     state.remove(id);
     throw err;

@@ -3,7 +3,7 @@
  * detached ones held by conmon, state in containers.db.
  */
 export { Containers, ContainerNotFoundError, ContainerStateError, parseSignal, SIGNALS, type ManagerOptions } from './manager.js';
-export { type CreateRequest, type NetworkProvider, type NetworkSetup, type RootfsSource, InvalidRequestError, CATATONIT } from './create.js';
+export { type CreateRequest, type RootfsSource, InvalidRequestError, CATATONIT } from './create.js';
 export { type ContainerConfig, type PortMapping } from './config.js';
 export { type ContainerRecord, type ContainerStatus, NameInUseError } from './state.js';
 export { buildSpec, processArgs, processEnv, NoCommandError, MASKED_PATHS, READONLY_PATHS, INIT_PATH, type ImageRunConfig, type SpecInput, type VolumeMount } from './spec.js';

@@ -24,8 +24,8 @@ export interface ReadLogOptions {
   /** Keep reading as the log grows, until `ended()` answers true and nothing new came. */
   readonly follow?: boolean;
   readonly ended?: () => boolean | Promise<boolean>;
-  /** Start at the current end of the file (attach: only what comes from now on). */
-  readonly fromEnd?: boolean;
+  /** Start at this byte offset (attach: only what comes from now on). */
+  readonly offset?: number;
   readonly signal?: AbortSignal;
 }
 
@@ -56,7 +56,7 @@ export async function readLog(path: string, sink: LogSink, o: ReadLogOptions = {
     throw err;
   }
   try {
-    let pos = o.fromEnd === true ? (await fh.stat()).size : 0;
+    let pos = o.offset ?? 0;
     let pending = '';
     const buffer = Buffer.alloc(CHUNK);
     const tail: LogRecord[] = [];

@@ -16,10 +16,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { conmonCreate } from './conmon.js';
-import { createContainer, removeBundle, type CreateRequest, type NetworkProvider } from './create.js';
+import { releaseNetwork } from '../network/index.js';
+import { openRootfs } from '../layers/index.js';
+import { createContainer, removeBundle, type CreateRequest } from './create.js';
 import { ContainerPaths } from './paths.js';
 import { OciRuntime } from './runc.js';
+import { readLog } from './logs.js';
 import { ContainerState, type ContainerRecord } from './state.js';
+import { resolveUser } from './user.js';
 
 export class ContainerNotFoundError extends Error {
   constructor(ref: string) {
@@ -40,10 +44,8 @@ export interface ManagerOptions {
   readonly runDir?: string;
   readonly runtimes?: Readonly<Record<string, string>>;
   readonly conmon?: string;
-  /** Sets up a container's network (default: none/host only). */
-  readonly network?: NetworkProvider;
-  /** Undoes what `network` did, when the container is removed. */
-  readonly networkRelease?: (record: ContainerRecord) => Promise<void>;
+  /** Where the network module keeps its leases (default /run/berth/network). */
+  readonly networkStateDir?: string;
   /** Unmounts a container's rootfs (default: umount(8), ignoring "not mounted"). */
   readonly unmount?: (target: string) => Promise<void>;
 }
@@ -120,13 +122,7 @@ export class Containers {
   }
 
   async create(req: CreateRequest): Promise<string> {
-    const network: NetworkProvider =
-      this.o.network ??
-      (async (_id, r) => {
-        if (r.network === 'bridge') throw new ContainerStateError('bridge networking is not available: use --network none or host');
-        return { namespace: r.network === 'host' ? 'host' : 'new' };
-      });
-    return createContainer(this.paths, this.state, req, network, this.unmountFn);
+    return createContainer(this.paths, this.state, req, this.o.networkStateDir, this.unmountFn);
   }
 
   /** By full id, name, or a unique id prefix; the row is reconciled with reality first. */
@@ -201,6 +197,68 @@ export class Containers {
     }
   }
 
+  /** Size of the container's log now: where an attach starts reading. */
+  async logOffset(id: string): Promise<number> {
+    return stat(this.paths.log(id)).then((s) => s.size, () => 0);
+  }
+
+  /**
+   * Streams a detached container's output from `offset` (default: now) until it ends and
+   * resolves with its exit code; SIGINT and SIGTERM are passed on to it (docker's sig-proxy).
+   */
+  async attach(id: string, o: { offset?: number } = {}): Promise<number> {
+    const rec = await this.find(id);
+    const rt = this.runtime(rec.config.runtime);
+    const offset = o.offset ?? (await this.logOffset(rec.id));
+    const forward = (sig: NodeJS.Signals): void => {
+      void rt.kill(rec.id, sig).catch(() => undefined);
+    };
+    process.on('SIGINT', forward);
+    process.on('SIGTERM', forward);
+    try {
+      await readLog(this.paths.log(rec.id), { write: (r) => (r.stream === 'stderr' ? process.stderr : process.stdout).write(r.text) }, {
+        offset,
+        follow: true,
+        ended: async () => (await this.find(rec.id).catch(() => undefined))?.status !== 'running',
+      });
+    } finally {
+      process.off('SIGINT', forward);
+      process.off('SIGTERM', forward);
+    }
+    return this.state.get(rec.id)?.exitCode ?? 0;
+  }
+
+  /** Runs a command in a running container with this process's stdio; resolves with its exit code. */
+  async exec(ref: string, command: readonly string[], o: { interactive: boolean; tty: boolean; env: readonly string[]; user?: string; workdir?: string }): Promise<number> {
+    const rec = await this.find(ref);
+    if (rec.status !== 'running') throw new ContainerStateError(`container ${rec.name} is not running`);
+    if (command.length === 0) throw new ContainerStateError('exec: no command given');
+    const args = ['exec'];
+    if (o.tty) args.push('--tty', '--env', 'TERM=xterm');
+    for (const e of o.env) args.push('--env', e);
+    if (o.workdir !== undefined) args.push('--cwd', o.workdir);
+    if (o.user !== undefined) {
+      const u = resolveUser(this.paths.rootfs(rec.id), o.user);
+      args.push('--user', `${u.uid}:${u.gid}`);
+      for (const g of u.additionalGids ?? []) args.push('--additional-gids', String(g));
+    }
+    args.push(rec.id, ...command);
+    const child = this.runtime(rec.config.runtime).spawn(args, [o.interactive || o.tty ? 'inherit' : 'ignore', 'inherit', 'inherit']);
+    const forward = (sig: NodeJS.Signals): void => {
+      child.kill(sig);
+    };
+    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
+    for (const s of signals) process.on(s, forward);
+    try {
+      return await new Promise<number>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('exit', (code, signal) => resolve(code ?? 128 + (signal !== null ? (SIGNALS[signal] ?? 0) : 0)));
+      });
+    } finally {
+      for (const s of signals) process.off(s, forward);
+    }
+  }
+
   /** Records the end of a foreground run (and removes the container with --rm). */
   async finishForeground(id: string, code: number): Promise<void> {
     this.state.exited(id, code);
@@ -213,6 +271,8 @@ export class Containers {
     const rec = await this.find(id);
     if (rec.status === 'running') return rec;
     const rt = this.runtime(rec.config.runtime);
+    // after a reboot the overlay is gone: mount it again (a no-op when mounted)
+    await openRootfs(this.paths.bundle(rec.id)).then((r) => r.mount(), () => undefined);
     // a previous run's runtime state and exit file go first
     await rt.delete(rec.id);
     const exitDir = this.paths.exitDir(rec.id);
@@ -289,7 +349,7 @@ export class Containers {
   /** Runtime state, network, rootfs, bundle, row: in that order, each step tolerant of a missing piece. */
   async removeNow(rec: ContainerRecord): Promise<void> {
     await this.runtime(rec.config.runtime).delete(rec.id).catch(() => undefined);
-    if (this.o.networkRelease !== undefined) await this.o.networkRelease(rec).catch(() => undefined);
+    if (rec.config.network === 'bridge') await releaseNetwork(rec.id, this.o.networkStateDir !== undefined ? { stateDir: this.o.networkStateDir } : {}).catch(() => undefined);
     await removeBundle(this.paths, rec.id, this.unmountFn);
     this.state.remove(rec.id);
   }

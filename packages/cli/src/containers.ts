@@ -1,0 +1,403 @@
+/**
+ * The container commands: run, ps, logs, exec, stop, kill, start, restart, rm, wait,
+ * attach, port, commit (and `inspect` of containers, called from the image inspect).
+ * Registered by registerContainerCommands; every action imports the runtime lazily.
+ * All of them need root: without it, one line says so.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { defaultRoot, LocalStore } from '@berth/store';
+import type { Containers, ContainerRecord } from '@berth/runtime/containers';
+import type { Io } from './commands.js';
+import { collect, parseStopTimeout, parseTail } from './container-options.js';
+import type { RunFlags } from './container-run.js';
+import { table } from './output.js';
+
+export class NeedsRootError extends Error {
+  constructor(command: string) {
+    super(`berth ${command} needs root: run it as root (e.g. with sudo)`);
+    this.name = 'NeedsRootError';
+  }
+}
+
+function requireRoot(command: string): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new NeedsRootError(command);
+}
+
+/** Seconds/minutes/hours ago, as docker ps says it. */
+function ago(ms: number): string {
+  const s = Math.max(0, Math.round((Date.now() - ms) / 1000));
+  if (s < 60) return s <= 1 ? 'Less than a second' : `${s} seconds`;
+  const m = Math.round(s / 60);
+  if (m < 60) return m === 1 ? 'About a minute' : `${m} minutes`;
+  const h = Math.round(m / 60);
+  if (h < 48) return h === 1 ? 'About an hour' : `${h} hours`;
+  return `${Math.round(h / 24)} days`;
+}
+
+function statusText(r: ContainerRecord): string {
+  if (r.status === 'running') return `Up ${ago(r.startedAt ?? r.createdAt)}`;
+  if (r.status === 'exited') return `Exited (${r.exitCode ?? 0}) ${ago(r.finishedAt ?? r.createdAt)} ago`;
+  return 'Created';
+}
+
+function portsText(r: ContainerRecord): string {
+  return r.config.ports.map((p) => `${p.hostIp ?? '0.0.0.0'}:${p.hostPort}->${p.containerPort}/${p.protocol}`).join(', ');
+}
+
+/** The JSON `berth inspect` prints for a container (docker's field names). */
+export function inspectRecord(c: Containers, r: ContainerRecord): unknown {
+  const iso = (ms: number | undefined): string => (ms !== undefined ? new Date(ms).toISOString() : '0001-01-01T00:00:00Z');
+  const ports: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const p of r.config.ports) (ports[`${p.containerPort}/${p.protocol}`] ??= []).push({ HostIp: p.hostIp ?? '0.0.0.0', HostPort: String(p.hostPort) });
+  return {
+    Id: r.id,
+    Created: iso(r.createdAt),
+    Path: r.config.args[0] ?? '',
+    Args: r.config.args.slice(1),
+    State: {
+      Status: r.status,
+      Running: r.status === 'running',
+      Pid: r.pid ?? 0,
+      ExitCode: r.exitCode ?? 0,
+      StartedAt: iso(r.startedAt),
+      FinishedAt: iso(r.finishedAt),
+    },
+    Image: r.config.imageId,
+    ImageDigest: r.config.imageDigest,
+    Name: `/${r.name}`,
+    LogPath: c.paths.log(r.id),
+    HostConfig: {
+      Runtime: r.config.runtime,
+      NetworkMode: r.config.network,
+      AutoRemove: r.config.autoRemove,
+      ReadonlyRootfs: r.config.readOnly,
+      Init: r.config.init,
+      CapAdd: r.config.capAdd,
+      CapDrop: r.config.capDrop,
+      Binds: r.config.volumes.map((v) => `${v.source}:${v.destination}${v.readonly ? ':ro' : ''}`),
+      Memory: r.config.memory ?? 0,
+      NanoCpus: r.config.cpus !== undefined ? Math.round(r.config.cpus * 1e9) : 0,
+      PidsLimit: r.config.pidsLimit ?? 0,
+      PortBindings: ports,
+    },
+    Config: {
+      Hostname: r.config.hostname,
+      User: r.config.user,
+      Tty: r.config.tty,
+      OpenStdin: r.config.interactive,
+      Env: r.config.env,
+      Cmd: r.config.cmd,
+      Entrypoint: r.config.entrypoint,
+      Image: r.config.image,
+      WorkingDir: r.config.workdir,
+      ExposedPorts: Object.fromEntries(r.config.exposedPorts.map((p) => [p, {}])),
+      StopSignal: r.config.stopSignal,
+    },
+    NetworkSettings: { IPAddress: r.config.ip ?? '', Gateway: r.config.gateway ?? '', Ports: ports },
+    Mounts: r.config.volumes.map((v) => ({ Type: 'bind', Source: v.source, Destination: v.destination, RW: !v.readonly })),
+  };
+}
+
+/**
+ * `berth inspect` for containers: the JSON when `ref` names a container, undefined when it
+ * does not (the caller then inspects images). Without root, or before any container
+ * exists, nothing is a container.
+ */
+export async function inspectContainer(root: string, ref: string, io: Io): Promise<boolean> {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return false;
+  if (!existsSync(join(root, 'containers.db'))) return false;
+  const rt = await import('@berth/runtime/containers');
+  const c = await rt.Containers.open({ root });
+  try {
+    const r = await c.find(ref).catch((err: unknown) => {
+      if (err instanceof rt.ContainerNotFoundError) return undefined;
+      throw err;
+    });
+    if (r === undefined) return false;
+    io.out(`${JSON.stringify([inspectRecord(c, r)], null, 2)}\n`);
+    return true;
+  } finally {
+    c.close();
+  }
+}
+
+export function registerContainerCommands(program: Command, io: Io, env: NodeJS.ProcessEnv): void {
+  // `berth run IMAGE sh -c ...`: options after the image belong to the command (global options go first)
+  program.enablePositionalOptions();
+  const rootOf = (): string => program.opts<{ root?: string }>().root ?? defaultRoot(env);
+  const withContainers = async <T>(command: string, fn: (c: Containers) => Promise<T>): Promise<T> => {
+    requireRoot(command);
+    const rt = await import('@berth/runtime/containers');
+    const c = await rt.Containers.open({ root: rootOf() });
+    try {
+      return await fn(c);
+    } finally {
+      c.close();
+    }
+  };
+  /** Runs fn for every ref; the first failure is reported after the others were tried (as docker does). */
+  const each = async (refs: readonly string[], fn: (ref: string) => Promise<void>): Promise<void> => {
+    let first: Error | undefined;
+    for (const ref of refs) {
+      try {
+        await fn(ref);
+      } catch (err) {
+        first ??= err instanceof Error ? err : new Error(String(err));
+      }
+    }
+    if (first !== undefined) throw first;
+  };
+  const setExit = (code: number): void => {
+    process.exitCode = code;
+  };
+
+  program
+    .command('run')
+    .description('run a command in a new container (pulls the image when it is not here)')
+    .helpOption('--help', 'display help for command')
+    .argument('<image>', 'image name or id')
+    .argument('[command...]', 'command and arguments (default: the image\'s Entrypoint and Cmd)')
+    .passThroughOptions()
+    .option('-d, --detach', 'run in the background and print the container id')
+    .option('--rm', 'remove the container when it exits')
+    .option('-i, --interactive', 'keep standard input open')
+    .option('-t, --tty', 'allocate a pseudo-terminal')
+    .option('--name <name>', 'name the container')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect)
+    .option('--env-file <file>', 'read environment variables from a file (repeatable)', collect)
+    .option('-v, --volume <host:ctr[:ro]>', 'bind-mount a host directory (repeatable)', collect)
+    .option('-w, --workdir <dir>', 'working directory inside the container')
+    .option('-u, --user <user[:group]>', 'user name or uid (and group)')
+    .option('--entrypoint <cmd>', 'override the image\'s entrypoint')
+    .option('-h, --hostname <name>', 'container hostname')
+    .option('--init', 'run an init (catatonit) as pid 1 that reaps zombies and forwards signals')
+    .option('--read-only', 'mount the root file system read-only')
+    .option('--cap-add <cap>', 'add a Linux capability (repeatable; ALL for every one)', collect)
+    .option('--cap-drop <cap>', 'drop a Linux capability (repeatable; ALL for every one)', collect)
+    .option('--network <mode>', 'none, host or bridge', 'bridge')
+    .option('-p, --publish <[ip:]host:ctr[/proto]>', 'publish a container port on the host (repeatable)', collect)
+    .option('-m, --memory <size>', 'memory limit, e.g. 64m')
+    .option('--cpus <n>', 'CPU limit, e.g. 0.5')
+    .option('--pids-limit <n>', 'most processes in the container')
+    .option('--runtime <name>', 'OCI runtime: runc or crun (default: $BERTH_RUNTIME or runc)')
+    .addOption(new Option('--pull <policy>', 'pull the image: missing, always or never').choices(['missing', 'always', 'never']).default('missing'))
+    .action(async (image: string, command: string[], flags: RunFlags) => {
+      requireRoot('run');
+      const { run } = await import('./container-run.js');
+      const root = rootOf();
+      const store = await LocalStore.open(root);
+      try {
+        setExit(await run(store, root, io, image, command, flags, env));
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('ps')
+    .description('list containers (running ones; -a for all)')
+    .option('-a, --all', 'show all containers')
+    .option('-q, --quiet', 'only container ids')
+    .action(async (opts: { all?: boolean; quiet?: boolean }) => {
+      await withContainers('ps', async (c) => {
+        const list = (await c.list()).filter((r) => opts.all === true || r.status === 'running');
+        if (opts.quiet === true) {
+          io.out(list.map((r) => `${r.id.slice(0, 12)}\n`).join(''));
+          return;
+        }
+        io.out(
+          table(
+            ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
+            list.map((r) => {
+              const cmd = r.config.args.join(' ');
+              return [r.id.slice(0, 12), r.config.image, JSON.stringify(cmd.length > 20 ? `${cmd.slice(0, 19)}…` : cmd), `${ago(r.createdAt)} ago`, statusText(r), portsText(r), r.name];
+            }),
+          ),
+        );
+      });
+    });
+
+  program
+    .command('logs')
+    .description('print a detached container\'s output')
+    .argument('<container>', 'name or id')
+    .option('-f, --follow', 'follow the output until the container ends')
+    .option('--tail <n>', 'only the last n lines ("all" for every line)', 'all')
+    .option('-t, --timestamps', 'prefix each line with its time')
+    .action(async (ref: string, opts: { follow?: boolean; tail: string; timestamps?: boolean }) => {
+      const tail = parseTail(opts.tail);
+      await withContainers('logs', async (c) => {
+        const rt = await import('@berth/runtime/containers');
+        const r = await c.find(ref);
+        await rt.readLog(
+          c.paths.log(r.id),
+          {
+            write: (rec) => {
+              const text = opts.timestamps === true ? `${rec.time.replace(/\+00:00$/, 'Z')} ${rec.text}` : rec.text;
+              (rec.stream === 'stderr' ? process.stderr : process.stdout).write(text);
+            },
+          },
+          { ...(tail !== undefined ? { tail } : {}), follow: opts.follow === true, ended: async () => (await c.find(r.id).catch(() => undefined))?.status !== 'running' },
+        );
+      });
+    });
+
+  program
+    .command('exec')
+    .description('run a command in a running container')
+    .helpOption('--help', 'display help for command')
+    .argument('<container>', 'name or id')
+    .argument('<command...>', 'command and arguments')
+    .passThroughOptions()
+    .option('-i, --interactive', 'keep standard input open')
+    .option('-t, --tty', 'allocate a pseudo-terminal')
+    .option('-e, --env <KEY=VALUE>', 'set an environment variable (repeatable)', collect)
+    .option('-u, --user <user[:group]>', 'user name or uid (and group)')
+    .option('-w, --workdir <dir>', 'working directory')
+    .action(async (ref: string, command: string[], opts: { interactive?: boolean; tty?: boolean; env?: string[]; user?: string; workdir?: string }) => {
+      await withContainers('exec', async (c) => {
+        const { envFlag } = await import('./container-options.js');
+        const envs = (opts.env ?? []).map((e) => envFlag(e, env)).filter((e): e is string => e !== undefined);
+        setExit(await c.exec(ref, command, { interactive: opts.interactive === true, tty: opts.tty === true, env: envs, ...(opts.user !== undefined ? { user: opts.user } : {}), ...(opts.workdir !== undefined ? { workdir: opts.workdir } : {}) }));
+      });
+    });
+
+  program
+    .command('stop')
+    .description('stop running containers: the stop signal, then SIGKILL after the grace period')
+    .argument('<container...>', 'names or ids')
+    .option('-t, --time <seconds>', 'grace period before SIGKILL', '10')
+    .action(async (refs: string[], opts: { time: string }) => {
+      const t = parseStopTimeout(opts.time);
+      await withContainers('stop', (c) => each(refs, async (ref) => {
+        await c.stop(ref, t);
+        io.out(`${ref}\n`);
+      }));
+    });
+
+  program
+    .command('kill')
+    .description('send a signal to running containers')
+    .argument('<container...>', 'names or ids')
+    .option('-s, --signal <signal>', 'signal to send', 'KILL')
+    .action(async (refs: string[], opts: { signal: string }) => {
+      await withContainers('kill', async (c) => {
+        const rt = await import('@berth/runtime/containers');
+        const sig = rt.parseSignal(opts.signal);
+        await each(refs, async (ref) => {
+          await c.kill(ref, sig);
+          io.out(`${ref}\n`);
+        });
+      });
+    });
+
+  program
+    .command('start')
+    .description('start stopped containers (detached; -a to attach)')
+    .argument('<container...>', 'names or ids')
+    .option('-a, --attach', 'attach to the output and exit with the container\'s code')
+    .action(async (refs: string[], opts: { attach?: boolean }) => {
+      await withContainers('start', async (c) => {
+        if (opts.attach === true) {
+          if (refs.length !== 1) throw new Error('start -a takes exactly one container');
+          const r = await c.find(refs[0] ?? '');
+          const offset = await c.logOffset(r.id);
+          await c.start(r.id);
+          setExit(await c.attach(r.id, { offset }));
+          return;
+        }
+        await each(refs, async (ref) => {
+          await c.start(ref);
+          io.out(`${ref}\n`);
+        });
+      });
+    });
+
+  program
+    .command('restart')
+    .description('stop (with a grace period) and start containers again')
+    .argument('<container...>', 'names or ids')
+    .option('-t, --time <seconds>', 'grace period before SIGKILL', '10')
+    .action(async (refs: string[], opts: { time: string }) => {
+      const t = parseStopTimeout(opts.time);
+      await withContainers('restart', (c) => each(refs, async (ref) => {
+        const r = await c.stop(ref, t);
+        await c.start(r.id);
+        io.out(`${ref}\n`);
+      }));
+    });
+
+  program
+    .command('rm')
+    .description('remove containers')
+    .argument('<container...>', 'names or ids')
+    .option('-f, --force', 'kill running containers first')
+    .action(async (refs: string[], opts: { force?: boolean }) => {
+      await withContainers('rm', (c) => each(refs, async (ref) => {
+        await c.remove(ref, opts.force === true);
+        io.out(`${ref}\n`);
+      }));
+    });
+
+  program
+    .command('wait')
+    .description('wait until containers end, then print their exit codes')
+    .argument('<container...>', 'names or ids')
+    .action(async (refs: string[]) => {
+      await withContainers('wait', (c) => each(refs, async (ref) => {
+        const r = await c.find(ref);
+        await c.waitExit(r.id);
+        const done = c.state.get(r.id);
+        io.out(`${done?.exitCode ?? 0}\n`);
+      }));
+    });
+
+  program
+    .command('attach')
+    .description('follow a running container\'s output until it ends; exits with its code')
+    .argument('<container>', 'name or id')
+    .action(async (ref: string) => {
+      await withContainers('attach', async (c) => {
+        const r = await c.find(ref);
+        if (r.status !== 'running') throw new Error(`container ${r.name} is not running: start it first`);
+        setExit(await c.attach(r.id));
+      });
+    });
+
+  program
+    .command('port')
+    .description('list a container\'s published ports')
+    .argument('<container>', 'name or id')
+    .argument('[port[/proto]]', 'only this container port')
+    .action(async (ref: string, port: string | undefined) => {
+      await withContainers('port', async (c) => {
+        const r = await c.find(ref);
+        const [num, proto = 'tcp'] = (port ?? '').split('/');
+        const list = r.config.ports.filter((p) => port === undefined || (String(p.containerPort) === num && p.protocol === proto));
+        if (port !== undefined && list.length === 0) throw new Error(`no public port '${port}' published for ${r.name}`);
+        for (const p of list) io.out(`${port === undefined ? `${p.containerPort}/${p.protocol} -> ` : ''}${p.hostIp ?? '0.0.0.0'}:${p.hostPort}\n`);
+      });
+    });
+
+  program
+    .command('commit')
+    .description('make a new image from a container\'s changes')
+    .argument('<container>', 'name or id')
+    .argument('[repository[:tag]]', 'name for the new image')
+    .option('-m, --message <text>', 'commit message (in the image history)')
+    .option('-a, --author <name>', 'author')
+    .option('-c, --change <instruction>', 'apply a Dockerfile instruction: CMD, ENTRYPOINT, ENV, WORKDIR, USER, EXPOSE, LABEL (repeatable)', collect)
+    .action(async (ref: string, name: string | undefined, opts: { message?: string; author?: string; change?: string[] }) => {
+      await withContainers('commit', async (c) => {
+        const { commit } = await import('./container-commit.js');
+        const store = await LocalStore.open(rootOf());
+        try {
+          io.out(`${await commit(c, store, ref, name, opts)}\n`);
+        } finally {
+          store.close();
+        }
+      });
+    });
+}
