@@ -85,7 +85,8 @@ export async function run(store: LocalStore, root: string, io: Io, image: string
     const id = await containers.create({
       image: { name: image, id: row.configDigest, digest: row.digest, config: config.config ?? {} },
       rootfs: async (_target, bundle) => {
-        await createRootfs(layers, bundle, { readOnly: flags.readOnly === true });
+        // writable even with --read-only: runc makes its mount points, then remounts the root read-only
+        await createRootfs(layers, bundle);
       },
       ...(flags.name !== undefined ? { name: flags.name } : {}),
       command,

@@ -263,7 +263,8 @@ export class Containers {
   async finishForeground(id: string, code: number): Promise<void> {
     this.state.exited(id, code);
     const rec = this.state.get(id);
-    if (rec?.config.autoRemove === true) await this.removeNow(rec);
+    // `runc run` has already deleted its own state
+    if (rec?.config.autoRemove === true) await this.removeNow(rec, false);
   }
 
   /** Starts a created or exited container detached, under conmon; resolves once it runs. */
@@ -347,8 +348,8 @@ export class Containers {
   }
 
   /** Runtime state, network, rootfs, bundle, row: in that order, each step tolerant of a missing piece. */
-  async removeNow(rec: ContainerRecord): Promise<void> {
-    await this.runtime(rec.config.runtime).delete(rec.id).catch(() => undefined);
+  async removeNow(rec: ContainerRecord, runtimeState = true): Promise<void> {
+    if (runtimeState) await this.runtime(rec.config.runtime).delete(rec.id).catch(() => undefined);
     if (rec.config.network === 'bridge') await releaseNetwork(rec.id, this.o.networkStateDir !== undefined ? { stateDir: this.o.networkStateDir } : {}).catch(() => undefined);
     await removeBundle(this.paths, rec.id, this.unmountFn);
     this.state.remove(rec.id);
