@@ -1,9 +1,12 @@
 import { readFile } from 'node:fs/promises';
-import { RegistryClient, findCredentials, parsePlatform, pullImage, pushImage, removeCredentials, saveCredentials, type Credentials, type PullEvent, type PushEvent } from '@berth/client';
+import type { Credentials, PullEvent, PushEvent, RegistryClient } from '@berth/client';
 import { formatReference, parseReference, type Descriptor } from '@berth/oci';
 import type { LocalStore, NameRow } from '@berth/store';
 import { findLocal, referenceOf, repositoryKey } from './local.js';
 import { humanSize, shortDigest, shortId, table } from './output.js';
+
+/** @berth/client loads undici (~100 ms): only commands that talk to a registry load it, so `berth run` and friends start fast. */
+const registryClient = (): Promise<typeof import('@berth/client')> => import('@berth/client');
 
 export interface Io {
   out(text: string): void;
@@ -25,6 +28,7 @@ export function credentials(creds: string | undefined, env: NodeJS.ProcessEnv = 
 
 /** A client for the registry: `--creds` when given, else credentials stored by login, podman or docker. */
 async function clientFor(registry: string, opts: RemoteOptions): Promise<RegistryClient> {
+  const { RegistryClient, findCredentials } = await registryClient();
   const creds = credentials(opts.creds) ?? (await findCredentials(registry));
   return new RegistryClient({ registry, insecure: opts.insecure === true, userAgent: 'berth', ...(creds !== undefined ? { credentials: creds } : {}) });
 }
@@ -32,6 +36,7 @@ async function clientFor(registry: string, opts: RemoteOptions): Promise<Registr
 /** Checks the credentials against the registry, then stores them in Berth's auth file. */
 export async function login(io: Io, registry: string, creds: Credentials, opts: { insecure?: boolean }): Promise<void> {
   const host = registryHost(registry);
+  const { RegistryClient, saveCredentials } = await registryClient();
   const client = new RegistryClient({ registry: host, insecure: opts.insecure === true, userAgent: 'berth', credentials: creds });
   await client.checkLogin();
   const file = await saveCredentials(host, creds);
@@ -40,7 +45,7 @@ export async function login(io: Io, registry: string, creds: Credentials, opts: 
 
 export async function logout(io: Io, registry: string): Promise<void> {
   const host = registryHost(registry);
-  if (!(await removeCredentials(host))) throw new Error(`not logged in to ${host}`);
+  if (!(await (await registryClient()).removeCredentials(host))) throw new Error(`not logged in to ${host}`);
   io.out(`Removed login credentials for ${host}\n`);
 }
 
@@ -54,6 +59,7 @@ function registryHost(input: string): string {
 export async function pull(store: LocalStore, io: Io, input: string, opts: RemoteOptions & { platform?: string }): Promise<void> {
   const ref = parseReference(input);
   const name = formatReference(ref);
+  const { parsePlatform, pullImage } = await registryClient();
   const platform = opts.platform !== undefined ? parsePlatform(opts.platform) : undefined;
   const session = store.session();
   const say = (line: string): void => {
@@ -106,6 +112,7 @@ export async function push(store: LocalStore, io: Io, input: string, opts: Remot
     if (e.type === 'manifest') return;
     say(`${shortDigest(e.digest)}: ${e.type === 'exists' ? 'already exists' : e.type === 'mounted' ? `mounted from ${mountFrom ?? '?'}` : 'pushed'}`);
   };
+  const { pushImage } = await registryClient();
   const digest = await pushImage(
     await clientFor(ref.registry, opts),
     ref,
