@@ -84,7 +84,8 @@ function alive(pid: number | undefined): boolean {
 
 async function defaultUnmount(target: string): Promise<void> {
   await new Promise<void>((resolve) => {
-    const c = spawn('umount', [target], { stdio: 'ignore' });
+    // lazy: an overlay's unmount syncs its upper file system, which the container's removal does not need
+    const c = spawn('umount', ['-l', target], { stdio: 'ignore' });
     c.on('error', () => resolve());
     c.on('exit', () => resolve());
   });
