@@ -88,7 +88,7 @@ export async function commit(c: Containers, store: LocalStore, ref: string, name
   const target = name !== undefined ? parseReference(name) : undefined;
   if (target?.digest !== undefined) throw new Error(`cannot commit to a digest: ${name ?? ''}`);
   const rec = await c.find(ref);
-  const { openRootfs, diffToLayer } = await import('@berth/runtime');
+  const { openRootfs, diffToLayer } = await import('@berth/runtime/containers');
   const rootfs = await openRootfs(c.paths.bundle(rec.id));
   if (rootfs.upperDir === undefined) throw new Error(`container ${rec.name} has a copied root file system (no overlayfs here): it cannot be committed`);
   const baseManifest = JSON.parse((await store.readBlob(rec.config.imageDigest)).toString('utf8')) as { mediaType?: string; config: Descriptor; layers: Descriptor[] };

@@ -71,7 +71,7 @@ export async function run(store: LocalStore, root: string, io: Io, image: string
   if (flags.tty === true && flags.detach !== true && !process.stdin.isTTY) throw new FlagError('the input device is not a TTY: drop -t, or run from a terminal');
   const runtimeName = flags.runtime ?? env['BERTH_RUNTIME'] ?? 'runc';
   const rt = await import('@berth/runtime/containers');
-  const { ensureLayers, createRootfs, parsePortMappings } = await import('@berth/runtime');
+  const { ensureLayers, createRootfs, parsePortMappings } = rt;
   const ports = parsePortMappings(flags.publish ?? []);
   const { capabilitySet } = rt;
   capabilitySet(flags.capAdd ?? [], flags.capDrop ?? []);

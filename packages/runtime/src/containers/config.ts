@@ -1,7 +1,7 @@
-import type { PortMapping } from '../network/index.js';
+import type { PortMapping } from '../network/ports.js';
 import type { VolumeMount } from './spec.js';
 
-export type { PortMapping } from '../network/index.js';
+export type { PortMapping } from '../network/ports.js';
 
 /**
  * What a container was created with, kept in containers.db: enough to start it again,

@@ -6,7 +6,8 @@
 import { access, mkdir, rm, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { releaseNetwork, setupNetwork, writeNetworkFiles, type ContainerNetwork } from '../network/index.js';
+import { writeNetworkFiles } from '../network/files.js';
+import type { ContainerNetwork } from '../network/setup.js';
 import type { ContainerConfig, PortMapping } from './config.js';
 import { checkName, newId, randomName } from './names.js';
 import type { ContainerPaths } from './paths.js';
@@ -117,7 +118,7 @@ export async function createContainer(
     if (req.network !== 'bridge' && req.ports.length > 0) throw new InvalidRequestError(`published ports (-p) need --network bridge, not ${req.network}`);
     // none: runc's own fresh namespace (loopback only, nothing to set up or release)
     let net: ContainerNetwork | undefined;
-    if (req.network === 'bridge') net = await setupNetwork(id, { mode: 'bridge', ports: req.ports, ...(networkStateDir !== undefined ? { stateDir: networkStateDir } : {}) });
+    if (req.network === 'bridge') net = await (await import('../network/setup.js')).setupNetwork(id, { mode: 'bridge', ports: req.ports, ...(networkStateDir !== undefined ? { stateDir: networkStateDir } : {}) });
     const files = await writeNetworkFiles(bundle, { mode: req.network, hostname, ...(net?.ip !== undefined ? { ip: net.ip } : {}) });
     const etc = { hostname: files.hostname, hosts: files.hosts, 'resolv.conf': files.resolvConf };
     const namespace = req.network === 'host' ? 'host' : net?.netnsPath !== undefined ? { path: net.netnsPath } : 'new';
@@ -148,7 +149,7 @@ export async function createContainer(
     state.update(id, { ...config, env: spec.process.env, args: spec.process.args, ...(net?.ip !== undefined ? { ip: net.ip, gateway: net.gateway } : {}) });
     return id;
   } catch (err) {
-    if (req.network === 'bridge') await releaseNetwork(id, networkStateDir !== undefined ? { stateDir: networkStateDir } : {}).catch(() => undefined);
+    if (req.network === 'bridge') await (await import('../network/setup.js')).releaseNetwork(id, networkStateDir !== undefined ? { stateDir: networkStateDir } : {}).catch(() => undefined);
     await removeBundle(paths, id, unmount).catch(() => undefined);
     state.remove(id);
     throw err;

@@ -15,3 +15,8 @@ export { OciRuntime, RuntimeError } from './runc.js';
 export { ContainerPaths } from './paths.js';
 export { InvalidNameError } from './names.js';
 export type { RuntimeSpec } from './spec-types.js';
+// what `berth run` needs from the other modules, without loading all of them
+export { ensureLayers } from '../layers/cache.js';
+export { createRootfs, openRootfs } from '../layers/rootfs.js';
+export { diffToLayer } from '../layers/diff.js';
+export { parsePortMappings } from '../network/ports.js';

@@ -16,8 +16,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { conmonCreate } from './conmon.js';
-import { releaseNetwork } from '../network/index.js';
-import { openRootfs } from '../layers/index.js';
 import { createContainer, removeBundle, type CreateRequest } from './create.js';
 import { ContainerPaths } from './paths.js';
 import { OciRuntime } from './runc.js';
@@ -274,6 +272,7 @@ export class Containers {
     if (rec.status === 'running') return rec;
     const rt = this.runtime(rec.config.runtime);
     // after a reboot the overlay is gone: mount it again (a no-op when mounted)
+    const { openRootfs } = await import('../layers/rootfs.js');
     await openRootfs(this.paths.bundle(rec.id)).then((r) => r.mount(), () => undefined);
     // a previous run's runtime state and exit file go first
     await rt.delete(rec.id);
@@ -351,7 +350,8 @@ export class Containers {
   /** Runtime state, network, rootfs, bundle, row: in that order, each step tolerant of a missing piece. */
   async removeNow(rec: ContainerRecord, runtimeState = true): Promise<void> {
     if (runtimeState) await this.runtime(rec.config.runtime).delete(rec.id).catch(() => undefined);
-    if (rec.config.network === 'bridge') await releaseNetwork(rec.id, this.o.networkStateDir !== undefined ? { stateDir: this.o.networkStateDir } : {}).catch(() => undefined);
+    // the bridge code (and its imports) only for containers that use it
+    if (rec.config.network === 'bridge') await (await import('../network/setup.js')).releaseNetwork(rec.id, this.o.networkStateDir !== undefined ? { stateDir: this.o.networkStateDir } : {}).catch(() => undefined);
     await removeBundle(this.paths, rec.id, this.unmountFn);
     this.state.remove(rec.id);
   }
