@@ -50,7 +50,7 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
     const r = await berth(root, ['run', '--rm', image]);
     ok(r, 'run');
     assert.equal(r.stdout, 'default cmd\n');
-    const env = await berth(root, ['run', '--rm', '-e', 'A=1', image, 'sh', '-c', 'echo $FROM_IMAGE $A $(pwd); echo err >&2; exit 7']);
+    const env = await berth(root, ['run', '--rm', '--network', 'none', '-e', 'A=1', image, 'sh', '-c', 'echo $FROM_IMAGE $A $(pwd); echo err >&2; exit 7']);
     assert.equal(env.code, 7);
     assert.equal(env.stdout, 'yes 1 /tmp\n');
     assert.equal(env.stderr, 'err\n');
@@ -68,10 +68,10 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
   });
 
   it('keeps writes inside the container', async () => {
-    const w = await berth(root, ['run', '--rm', image, 'sh', '-c', 'echo x > /tmp/written; echo y > /bin/new; cat /tmp/written']);
+    const w = await berth(root, ['run', '--rm', '--network', 'none', image, 'sh', '-c', 'echo x > /tmp/written; echo y > /bin/new; cat /tmp/written']);
     ok(w, 'write');
     assert.equal(w.stdout, 'x\n');
-    const r = await berth(root, ['run', '--rm', image, 'sh', '-c', 'ls /tmp /bin/new 2>&1; true']);
+    const r = await berth(root, ['run', '--rm', '--network', 'none', image, 'sh', '-c', 'ls /tmp /bin/new 2>&1; true']);
     assert.doesNotMatch(r.stdout, /written/);
     assert.match(r.stdout, /No such file/);
     // nothing left of the removed containers
@@ -82,40 +82,40 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
     const vol = join(dir, 'vol');
     mkdirSync(vol, { recursive: true });
     writeFileSync(join(vol, 'in.txt'), 'from host\n');
-    const r = await berth(root, ['run', '--rm', '-v', `${vol}:/data`, image, 'sh', '-c', 'cat /data/in.txt; echo from container > /data/out.txt']);
+    const r = await berth(root, ['run', '--rm', '--network', 'none', '-v', `${vol}:/data`, image, 'sh', '-c', 'cat /data/in.txt; echo from container > /data/out.txt']);
     ok(r, 'run -v');
     assert.equal(r.stdout, 'from host\n');
     assert.equal(readFileSync(join(vol, 'out.txt'), 'utf8'), 'from container\n');
-    const ro = await berth(root, ['run', '--rm', '-v', `${vol}:/data:ro`, image, 'sh', '-c', 'echo no > /data/ro.txt']);
+    const ro = await berth(root, ['run', '--rm', '--network', 'none', '-v', `${vol}:/data:ro`, image, 'sh', '-c', 'echo no > /data/ro.txt']);
     assert.notEqual(ro.code, 0);
     assert.match(ro.stderr, /Read-only file system/);
     assert.equal(existsSync(join(vol, 'ro.txt')), false);
   });
 
   it('applies --memory, --cpus and --pids-limit through cgroups', async () => {
-    const r = await berth(root, ['run', '--rm', '--memory', '64m', '--cpus', '0.5', '--pids-limit', '20', image, 'sh', '-c',
+    const r = await berth(root, ['run', '--rm', '--network', 'none', '--memory', '64m', '--cpus', '0.5', '--pids-limit', '20', image, 'sh', '-c',
       'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max']);
     ok(r, 'run with limits');
     assert.deepEqual(r.stdout.trim().split('\n'), ['67108864', '50000', '20']);
   });
 
   it('applies -u, -w, --entrypoint, --read-only, --init and capability flags', async () => {
-    const u = await berth(root, ['run', '--rm', '-u', 'app', '-w', '/www', image, 'sh', '-c', 'id -u; id -G; pwd']);
+    const u = await berth(root, ['run', '--rm', '--network', 'none', '-u', 'app', '-w', '/www', image, 'sh', '-c', 'id -u; id -G; pwd']);
     ok(u, '-u');
     assert.deepEqual(u.stdout.trim().split('\n'), ['1000', '1000 2000', '/www']);
-    const e = await berth(root, ['run', '--rm', '--entrypoint', 'echo', image, 'via', 'entrypoint']);
+    const e = await berth(root, ['run', '--rm', '--network', 'none', '--entrypoint', 'echo', image, 'via', 'entrypoint']);
     assert.equal(e.stdout, 'via entrypoint\n');
-    const ro = await berth(root, ['run', '--rm', '--read-only', image, 'touch', '/x']);
+    const ro = await berth(root, ['run', '--rm', '--network', 'none', '--read-only', image, 'touch', '/x']);
     assert.notEqual(ro.code, 0);
-    const init = await berth(root, ['run', '--rm', '--init', image, 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "; echo']);
+    const init = await berth(root, ['run', '--rm', '--network', 'none', '--init', image, 'sh', '-c', 'cat /proc/1/cmdline | tr "\\0" " "; echo']);
     if (existsSync('/usr/bin/catatonit')) {
       ok(init, '--init');
       assert.match(init.stdout, /berth-init/);
     }
-    const caps = await berth(root, ['run', '--rm', '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', image, 'sh', '-c', 'grep CapEff /proc/self/status']);
+    const caps = await berth(root, ['run', '--rm', '--network', 'none', '--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN', image, 'sh', '-c', 'grep CapEff /proc/self/status']);
     ok(caps, 'caps');
     assert.match(caps.stdout, /CapEff:\s+0000000000001000/);
-    const def = await berth(root, ['run', '--rm', image, 'sh', '-c', 'grep -E "CapEff|NoNewPrivs|Seccomp:" /proc/self/status']);
+    const def = await berth(root, ['run', '--rm', '--network', 'none', image, 'sh', '-c', 'grep -E "CapEff|NoNewPrivs|Seccomp:" /proc/self/status']);
     assert.match(def.stdout, /CapEff:\s+00000000a80425fb/);
     assert.match(def.stdout, /NoNewPrivs:\s+1/);
     assert.match(def.stdout, /Seccomp:\s+2/);
@@ -123,7 +123,7 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
 
   it('gives -t a real pseudo-terminal', async () => {
     requireTools('script');
-    const cmd = `${process.execPath} ${BERTH_CLI} --root ${root} run --rm -t ${image} sh -c 'tty; test -t 0 && echo is-a-tty'`;
+    const cmd = `${process.execPath} ${BERTH_CLI} --root ${root} run --rm --network none -t ${image} sh -c 'tty; test -t 0 && echo is-a-tty'`;
     const r = await run('script', ['-qec', cmd, '/dev/null'], { allowFailure: true, timeoutMs: 60_000 });
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /\/dev\/pts\/0/);
@@ -133,18 +133,18 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
   it('refuses bad input with one line and leaves no container behind', async () => {
     const before = readdirSync(join(root, 'containers')).length;
     // docker's "Unable to find image locally" and the pull's first line come before the error
-    const missing = await berth(root, ['run', '--rm', `${registry?.url ?? ''}/run/missing:v1`, 'true']);
+    const missing = await berth(root, ['run', '--rm', '--network', 'none', `${registry?.url ?? ''}/run/missing:v1`, 'true']);
     assert.equal(missing.code, 1);
     assert.deepEqual(missing.stderr.split('\n').filter((l) => l.startsWith('berth:')).length, 1);
     assert.match(missing.stderr.trimEnd().split('\n').pop() ?? '', /^berth: .*missing.*not found/);
-    fails(await berth(root, ['run', '--rm', '--memory', 'lots', image, 'true']), /--memory/, 'bad memory');
-    fails(await berth(root, ['run', '--rm', '--cpus', '-1', image, 'true']), /--cpus/, 'bad cpus');
-    fails(await berth(root, ['run', '--rm', '--network', 'mesh', image, 'true']), /--network/, 'bad network');
-    fails(await berth(root, ['run', '--rm', '-v', 'relative', image, 'true']), /volume/, 'bad volume');
-    fails(await berth(root, ['run', '--rm', '--cap-add', 'CAP_NOPE', image, 'true']), /capability/, 'bad capability');
-    fails(await berth(root, ['run', '--rm', '-u', 'nosuchuser', image, 'true']), /nosuchuser/, 'unknown user');
-    ok(await berth(root, ['run', '--name', 'taken', image, 'true']), 'first of a name');
-    fails(await berth(root, ['run', '--name', 'taken', image, 'true']), /already in use/, 'name used');
+    fails(await berth(root, ['run', '--rm', '--network', 'none', '--memory', 'lots', image, 'true']), /--memory/, 'bad memory');
+    fails(await berth(root, ['run', '--rm', '--network', 'none', '--cpus', '-1', image, 'true']), /--cpus/, 'bad cpus');
+    fails(await berth(root, ['run', '--rm', '--network', 'none', '--network', 'mesh', image, 'true']), /--network/, 'bad network');
+    fails(await berth(root, ['run', '--rm', '--network', 'none', '-v', 'relative', image, 'true']), /volume/, 'bad volume');
+    fails(await berth(root, ['run', '--rm', '--network', 'none', '--cap-add', 'CAP_NOPE', image, 'true']), /capability/, 'bad capability');
+    fails(await berth(root, ['run', '--rm', '--network', 'none', '-u', 'nosuchuser', image, 'true']), /nosuchuser/, 'unknown user');
+    ok(await berth(root, ['run', '--network', 'none', '--name', 'taken', image, 'true']), 'first of a name');
+    fails(await berth(root, ['run', '--network', 'none', '--name', 'taken', image, 'true']), /already in use/, 'name used');
     ok(await berth(root, ['rm', 'taken']), 'rm');
     assert.equal(readdirSync(join(root, 'containers')).length, before);
     const ps = await berth(root, ['ps', '-aq']);
