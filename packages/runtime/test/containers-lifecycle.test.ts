@@ -113,6 +113,21 @@ describe('detached containers', { skip: process.getuid?.() !== 0 ? 'needs root' 
     ok(await b('rm', 'once'), 'rm');
   });
 
+  it('runs with crun as well as runc (crun hidden from the cgroup v2 mount of this hybrid host)', async () => {
+    requireTools('crun');
+    const fg = await b('run', '--rm', '--runtime', 'crun', '--network', 'none', '--memory', '64m', image, 'sh', '-c', 'echo $$; cat /sys/fs/cgroup/memory/memory.limit_in_bytes');
+    assert.equal(fg.code, 0, fg.stderr);
+    assert.equal(fg.stdout, '1\n67108864\n');
+    const id = ok(await b('run', '-d', '--runtime', 'crun', '--network', 'none', image), 'run -d crun').stdout.trim();
+    for (let i = 0; i < 50 && !(await b('logs', id)).stdout.includes('started'); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(ok(await b('exec', id, 'echo', 'in crun'), 'exec').stdout, 'in crun\n');
+    ok(await b('stop', '-t', '5', id), 'stop');
+    assert.equal(ok(await b('wait', id), 'wait').stdout, '3\n');
+    const inspect = JSON.parse(ok(await b('inspect', id), 'inspect').stdout) as { HostConfig: { Runtime: string } }[];
+    assert.equal(inspect[0]?.HostConfig.Runtime, 'crun');
+    ok(await b('rm', id), 'rm');
+  });
+
   it('commits a container\'s changes as a new image that can be pushed, pulled and run', async () => {
     ok(await b('run', '--name', 'tocommit', '--network', 'none', image, 'sh', '-c', 'echo committed > /etc/marker; rm /bin/false'), 'run');
     const committed = `${registry?.url ?? ''}/ctr/committed:v2`;

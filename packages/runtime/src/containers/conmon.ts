@@ -37,7 +37,7 @@ export async function conmonCreate(o: ConmonOptions): Promise<number> {
     '-c', o.id,
     '-u', o.id,
     '-n', o.name,
-    '-r', o.runtime.binary,
+    '-r', await o.runtime.executable(),
     '--runtime-arg', '--root',
     '--runtime-arg', o.runtime.stateRoot,
     '-b', o.bundle,

@@ -4,6 +4,11 @@
  * private mount namespace with /sys/fs/cgroup/unified unmounted.
  */
 import { execFile, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+
+/** crun in its own mount namespace without the cgroup v2 mount (a hybrid host makes it refuse otherwise). */
+const HIDE_V2 = 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"';
 
 export class RuntimeError extends Error {
   constructor(message: string) {
@@ -37,8 +42,24 @@ export class OciRuntime {
     if (this.name !== 'crun') return { file: this.binary, args: full };
     return {
       file: 'unshare',
-      args: ['-m', '--propagation', 'private', 'sh', '-c', 'umount /sys/fs/cgroup/unified 2>/dev/null; exec "$0" "$@"', this.binary, ...full],
+      args: ['-m', '--propagation', 'private', 'sh', '-c', HIDE_V2, this.binary, ...full],
     };
+  }
+
+  /**
+   * The executable conmon runs as the runtime: runc itself, or for crun a small script
+   * (written once next to the state root) that does what command() does.
+   */
+  async executable(): Promise<string> {
+    if (this.name !== 'crun') return this.binary;
+    const wrapper = join(dirname(this.stateRoot), 'crun-hybrid');
+    const script = `#!/bin/sh\nexec unshare -m --propagation private sh -c '${HIDE_V2}' ${this.binary} "$@"\n`;
+    await mkdir(dirname(wrapper), { recursive: true });
+    const tmp = `${wrapper}.${process.pid}.tmp`;
+    await writeFile(tmp, script);
+    await chmod(tmp, 0o755);
+    await rename(tmp, wrapper);
+    return wrapper;
   }
 
   spawn(args: readonly string[], stdio: StdioOptions, env?: NodeJS.ProcessEnv): ChildProcess {
