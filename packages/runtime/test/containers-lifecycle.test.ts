@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
-import { requireTools, type RunResult } from '@berth/test-support/exec';
+import { requireTools, run, type RunResult } from '@berth/test-support/exec';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
-import { berth, busyboxImage } from './run-helpers.js';
+import { berth, BERTH_CLI, busyboxImage } from './run-helpers.js';
 
 /** Detached containers under conmon: ps, logs, exec, stop, start, restart, kill, wait, rm, inspect, commit. */
 describe('detached containers', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
@@ -111,6 +111,23 @@ describe('detached containers', { skip: process.getuid?.() !== 0 ? 'needs root' 
     assert.equal(a.code, 4, a.stderr);
     assert.match(a.stdout, /^run-\d+\n$/);
     ok(await b('rm', 'once'), 'rm');
+  });
+
+  it('gives detached -t containers a terminal; exec -t too', async () => {
+    requireTools('script');
+    const id = ok(await b('run', '-dt', '--network', 'none', image, 'sh', '-c', 'tty; sleep 1; echo done; exit 6'), 'run -dt').stdout.trim();
+    const a = await b('attach', id);
+    // attached after `tty` ran, perhaps: the rest of the output and the exit code
+    assert.equal(a.code, 6, a.stderr);
+    assert.match(a.stdout, /done/);
+    assert.match(ok(await b('logs', id), 'logs').stdout, /^\/dev\/pts\/0\r?\ndone/);
+    ok(await b('rm', id), 'rm');
+    ok(await b('run', '-d', '--name', 'forexec', '--network', 'none', image, 'sleep', '30'), 'run -d');
+    const cmd = `${process.execPath} ${BERTH_CLI} --root ${root} exec -it forexec sh -c 'tty; echo $TERM'`;
+    const r = await run('script', ['-qec', cmd, '/dev/null'], { allowFailure: true, timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /\/dev\/pts\/\d+\r?\nxterm/);
+    ok(await b('rm', '-f', 'forexec'), 'rm -f');
   });
 
   it('runs with crun as well as runc (crun hidden from the cgroup v2 mount of this hybrid host)', async () => {

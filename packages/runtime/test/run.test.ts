@@ -1,5 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
@@ -128,6 +129,27 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
     assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /\/dev\/pts\/0/);
     assert.match(r.stdout, /is-a-tty/);
+  });
+
+  it('takes -e from the environment and --env-file, and passes signals on to the container', async () => {
+    const file = join(dir, 'env.list');
+    writeFileSync(file, '# comment\nFROM_FILE=file value\n\nOVERRIDE=file\n');
+    const r = await berth(root, ['run', '--rm', '--network', 'none', '--env-file', file, '-e', 'OVERRIDE=flag', '-e', 'FROM_HOST', image, 'sh', '-c', 'echo "$FROM_FILE|$OVERRIDE|$FROM_HOST"'], { env: { FROM_HOST: 'host value' } });
+    ok(r, 'run --env-file');
+    assert.equal(r.stdout, 'file value|flag|host value\n');
+    // SIGTERM to `berth run` reaches the container, whose handler picks the exit code
+    const child = spawn(process.execPath, [BERTH_CLI, '--root', root, 'run', '--rm', '--network', 'none', image, 'sh', '-c', 'trap "echo got TERM; exit 5" TERM; echo ready; while true; do sleep 0.1; done'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    const ready = new Promise<void>((resolve) => child.stdout.on('data', (s: string) => {
+      out += s;
+      if (out.includes('ready')) resolve();
+    }));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await ready;
+    child.kill('SIGTERM');
+    assert.equal(await exited, 5);
+    assert.equal(out, 'ready\ngot TERM\n');
   });
 
   it('refuses bad input with one line and leaves no container behind', async () => {

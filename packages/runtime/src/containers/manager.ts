@@ -353,6 +353,7 @@ export class Containers {
     // the bridge code (and its imports) only for containers that use it
     if (rec.config.network === 'bridge') await (await import('../network/setup.js')).releaseNetwork(rec.id, this.o.networkStateDir !== undefined ? { stateDir: this.o.networkStateDir } : {}).catch(() => undefined);
     await removeBundle(this.paths, rec.id, this.unmountFn);
+    await rm(join(this.paths.socketDir, rec.id), { recursive: true, force: true });
     this.state.remove(rec.id);
   }
 }
