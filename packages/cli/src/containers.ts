@@ -298,14 +298,15 @@ export function registerContainerCommands(program: Command, io: Io, env: NodeJS.
     .description('start stopped containers (detached; -a to attach)')
     .argument('<container...>', 'names or ids')
     .option('-a, --attach', 'attach to the output and exit with the container\'s code')
-    .action(async (refs: string[], opts: { attach?: boolean }) => {
+    .option('-i, --interactive', 'with -a: send standard input too')
+    .action(async (refs: string[], opts: { attach?: boolean; interactive?: boolean }) => {
       await withContainers('start', async (c) => {
         if (opts.attach === true) {
           if (refs.length !== 1) throw new Error('start -a takes exactly one container');
           const r = await c.find(refs[0] ?? '');
           const offset = await c.logOffset(r.id);
           await c.start(r.id);
-          setExit(await c.attach(r.id, { offset }));
+          setExit(await c.attach(r.id, { offset, stdin: opts.interactive === true }));
           return;
         }
         await each(refs, async (ref) => {
@@ -356,13 +357,14 @@ export function registerContainerCommands(program: Command, io: Io, env: NodeJS.
 
   program
     .command('attach')
-    .description('follow a running container\'s output until it ends; exits with its code')
+    .description('follow a running container\'s output (and send it standard input when it was started with -i) until it ends; exits with its code')
     .argument('<container>', 'name or id')
-    .action(async (ref: string) => {
+    .option('--no-stdin', 'do not send standard input')
+    .action(async (ref: string, opts: { stdin: boolean }) => {
       await withContainers('attach', async (c) => {
         const r = await c.find(ref);
         if (r.status !== 'running') throw new Error(`container ${r.name} is not running: start it first`);
-        setExit(await c.attach(r.id));
+        setExit(await c.attach(r.id, { stdin: opts.stdin }));
       });
     });
 

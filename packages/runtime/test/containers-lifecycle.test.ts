@@ -113,6 +113,15 @@ describe('detached containers', { skip: process.getuid?.() !== 0 ? 'needs root' 
     ok(await b('rm', 'once'), 'rm');
   });
 
+  it('attach sends standard input to a container started with -i', async () => {
+    requireTools('socat');
+    ok(await b('run', '-di', '--name', 'reader', '--network', 'none', image, 'sh', '-c', 'while read line; do echo "got: $line"; [ "$line" = quit ] && exit 8; done'), 'run -di');
+    const a = await berth(root, ['attach', 'reader'], { input: 'hello\nquit\n' });
+    assert.equal(a.code, 8, a.stderr);
+    assert.equal(a.stdout, 'got: hello\ngot: quit\n');
+    ok(await b('rm', 'reader'), 'rm');
+  });
+
   it('gives detached -t containers a terminal; exec -t too', async () => {
     requireTools('script');
     const id = ok(await b('run', '-dt', '--network', 'none', image, 'sh', '-c', 'tty; sleep 1; echo done; exit 6'), 'run -dt').stdout.trim();

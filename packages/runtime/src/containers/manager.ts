@@ -10,7 +10,7 @@
  * code and removes an --rm container. Readers reconcile: a "running" row whose exit file
  * exists, or whose monitor is gone, is exited.
  */
-import { spawn, type StdioOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -205,7 +205,7 @@ export class Containers {
    * Streams a detached container's output from `offset` (default: now) until it ends and
    * resolves with its exit code; SIGINT and SIGTERM are passed on to it (docker's sig-proxy).
    */
-  async attach(id: string, o: { offset?: number } = {}): Promise<number> {
+  async attach(id: string, o: { offset?: number; stdin?: boolean } = {}): Promise<number> {
     const rec = await this.find(id);
     const rt = this.runtime(rec.config.runtime);
     const offset = o.offset ?? (await this.logOffset(rec.id));
@@ -214,6 +214,7 @@ export class Containers {
     };
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
+    const input = o.stdin === true && rec.config.interactive ? this.sendStdin(rec.id, rec.config.tty) : undefined;
     try {
       await readLog(this.paths.log(rec.id), { write: (r) => (r.stream === 'stderr' ? process.stderr : process.stdout).write(r.text) }, {
         offset,
@@ -223,8 +224,23 @@ export class Containers {
     } finally {
       process.off('SIGINT', forward);
       process.off('SIGTERM', forward);
+      input?.kill();
+      if (rec.config.tty && process.stdin.isTTY) process.stdin.setRawMode(false);
     }
     return this.state.get(rec.id)?.exitCode ?? 0;
+  }
+
+  /**
+   * This process's stdin to the container (-i): conmon takes input on its attach socket,
+   * a SOCK_SEQPACKET socket that Node cannot open, so socat carries it. What conmon sends
+   * back there is dropped (the output is read from the log instead).
+   */
+  private sendStdin(id: string, tty: boolean): ChildProcess {
+    if (tty && process.stdin.isTTY) process.stdin.setRawMode(true);
+    const socket = join(this.paths.socketDir, id, 'attach');
+    const child = spawn('socat', ['-b', '65536', '-', `UNIX-CONNECT:${socket},type=5`], { stdio: ['inherit', 'ignore', 'ignore'] });
+    child.on('error', () => process.stderr.write('berth: attaching standard input needs socat (Debian package socat); showing output only\n'));
+    return child;
   }
 
   /** Runs a command in a running container with this process's stdio; resolves with its exit code. */
