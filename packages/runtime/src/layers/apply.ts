@@ -1,4 +1,4 @@
-import { constants, closeSync, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync, chmodSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setAttributeSync } from '@napi-rs/xattr';
 import { InvalidTarError, UnsafeLayerError } from './errors.js';
@@ -53,18 +53,17 @@ export class LayerApplier {
       return; // other .wh..wh.* names are aufs metadata
     }
     const path = join(dir, base);
-    const existing = lstatSync(path, { throwIfNoEntry: false });
-    if (existing !== undefined && !(existing.isDirectory() && h.type === 'dir')) this.remove(path);
+    // create first, look at what is in the way only when something is (saves an lstat per member)
     switch (h.type) {
       case 'dir':
-        if (existing === undefined || !existing.isDirectory()) mkdirSync(path, { mode: 0o700 });
+        this.replacing(path, () => mkdirSync(path, { mode: 0o700 }), true);
         this.metadata(path, h, true);
         return;
       case 'file':
         await this.writeFile(path, h, entry);
         return;
       case 'symlink':
-        symlinkSync(h.linkname, path);
+        this.replacing(path, () => symlinkSync(h.linkname, path));
         this.metadata(path, h, false);
         return;
       case 'hardlink':
@@ -74,10 +73,26 @@ export class LayerApplier {
       case 'block':
       case 'fifo':
         if (!IS_ROOT && h.type !== 'fifo') throw new UnsafeLayerError(`${h.name}: device nodes need root`);
+        this.remove(path);
         mknod(path, h.type === 'char' ? 'c' : h.type === 'block' ? 'b' : 'p', h.devmajor, h.devminor);
         this.metadata(path, h, false);
         return;
     }
+  }
+
+  /**
+   * Runs `create`; when the name is taken, the existing entry is removed and `create` runs
+   * again, except that an existing directory is kept for a directory member (`mergeDirs`).
+   */
+  private replacing<T>(path: string, create: () => T, mergeDirs = false): T | undefined {
+    try {
+      return create();
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
+    }
+    if (mergeDirs && lstatSync(path).isDirectory()) return undefined;
+    this.remove(path);
+    return create();
   }
 
   /** Directory times, last: creating their contents changed them. */
@@ -99,6 +114,7 @@ export class LayerApplier {
 
   /** Deletes an existing entry, and everything remembered about paths below it. */
   private remove(path: string): void {
+    if (lstatSync(path, { throwIfNoEntry: false }) === undefined) return;
     rmSync(path, { recursive: true, force: true });
     this.dirCache.clear(); // a cached resolution may have passed through it
     const below = `${path}/`;
@@ -108,7 +124,7 @@ export class LayerApplier {
   private whiteoutAt(dir: string, name: string, member: string): void {
     if (name === '' || name === '.' || name === '..') throw new UnsafeLayerError(`${member}: invalid whiteout`);
     const path = join(dir, name);
-    if (lstatSync(path, { throwIfNoEntry: false }) !== undefined) this.remove(path);
+    this.remove(path);
     if (this.whiteout === undefined || this.whiteouts >= 60_000) {
       // a new node before ext4's 65000-link limit
       if (this.whiteout !== undefined) rmSync(this.whiteout, { force: true });
@@ -116,12 +132,13 @@ export class LayerApplier {
       mknod(this.whiteout, 'c', 0, 0);
       this.whiteouts = 0;
     }
-    linkSync(this.whiteout, path);
+    const template = this.whiteout;
+    this.replacing(path, () => linkSync(template, path));
     this.whiteouts++;
   }
 
   private async writeFile(path: string, h: TarHeader, entry: TarEntry): Promise<void> {
-    const fd = openSync(path, CREATE_FLAGS, 0o600);
+    const fd = this.replacing(path, () => openSync(path, CREATE_FLAGS, 0o600)) as number;
     try {
       for await (const chunk of entry.body()) {
         let off = 0;
@@ -143,7 +160,7 @@ export class LayerApplier {
     const st = lstatSync(target, { throwIfNoEntry: false });
     if (st === undefined) throw new UnsafeLayerError(`${h.name}: hard link to ${h.linkname.slice(0, 200)}, which is not in the layer`);
     if (st.isDirectory()) throw new UnsafeLayerError(`${h.name}: hard link to a directory`);
-    linkSync(target, path);
+    this.replacing(path, () => linkSync(target, path));
   }
 
   /** Owner, then mode (chown clears setuid), xattrs, times; never follows a symlink. */

@@ -27,6 +27,7 @@ export async function ensureLayers(store: LocalStore, image: ImageRow, opts: Ens
   for (const [i, desc] of manifest.layers.entries()) {
     const diffId = diffIds[i] as string;
     const started = Date.now();
+    if (!(await store.hasBlob(desc.digest))) throw new Error(`layer ${desc.digest} of image ${image.digest} is not in the local store (pull the image again)`);
     const result = await unpackLayer(paths, store.paths.blob(desc.digest), diffId, opts.signal);
     if (result.unpacked) opts.onEvent?.({ type: 'unpacked', diffId, bytes: result.bytes, ms: Date.now() - started });
     else opts.onEvent?.({ type: 'cached', diffId });

@@ -10,11 +10,6 @@ export function mknod(path: string, type: 'c' | 'b' | 'p', major = 0, minor = 0)
   runSync('mknod', args);
 }
 
-/** syncfs(2) of the file system holding `path` (coreutils sync -f): one flush per layer. */
-export function syncFs(path: string): void {
-  runSync('sync', ['-f', path]);
-}
-
 export function runSync(cmd: string, args: readonly string[], cwd?: string): string {
   const r = spawnSync(cmd, args, { encoding: 'utf8', ...(cwd !== undefined ? { cwd } : {}), stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
   if (r.error !== undefined) throw new Error(`${cmd}: ${r.error.message}`);

@@ -1,12 +1,12 @@
-import { mkdirSync, readdirSync, readlinkSync, rmSync, statSync, symlinkSync } from 'node:fs';
-import { mkdtemp, open, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { LayerApplier } from './apply.js';
 import { openLayer } from './decompress.js';
-import { DiffIdMismatchError } from './errors.js';
+import { DiffIdMismatchError, InvalidTarError } from './errors.js';
 import { hexOf, type LayerPaths } from './paths.js';
 import { TarReader } from './tar/reader.js';
-import { syncFs } from './tools.js';
 import type { UnpackedLayer } from './types.js';
 
 export interface UnpackResult {
@@ -19,14 +19,22 @@ export interface UnpackResult {
 
 /**
  * Makes the cache entry of one layer from its blob. The tree is built in layers/tmp/<pid>-*,
- * hashed while it streams; only if the whole tar hashes to `diffId` is it synced (one
- * syncfs) and renamed to layers/sha256/<hex>. A rename that finds the entry present means
- * another process finished first: ours is deleted and theirs used. Any failure deletes the
- * temporary tree, so the cache holds verified layers only.
+ * hashed while it streams; only if the whole tar hashes to `diffId` is it renamed to
+ * layers/sha256/<hex>. A rename that finds the entry present means another process
+ * finished first: ours is deleted and theirs used. Any failure deletes the temporary tree,
+ * so the cache holds verified layers only.
+ *
+ * Durability without making `berth run` wait for the disk: the entry records the boot it
+ * was unpacked in (boot_id), and a detached `sync -f` marks it `synced` once its data is on
+ * disk. An entry from an earlier boot that never got its mark may have lost data in a
+ * crash, so it is unpacked again (see trusted()).
  */
 export async function unpackLayerFile(paths: LayerPaths, blobPath: string, diffId: string, signal?: AbortSignal): Promise<UnpackResult> {
   const final = paths.entry(diffId);
-  if (isDir(join(final, 'fs'))) return { layer: linked(paths, diffId), unpacked: false, bytes: 0 };
+  if (isDir(join(final, 'fs'))) {
+    if (trusted(final)) return { layer: linked(paths, diffId), unpacked: false, bytes: 0 };
+    await discardStale(paths, final);
+  }
   mkdirSync(paths.tmp, { recursive: true });
   mkdirSync(paths.byDigest, { recursive: true });
   const tmp = await mkdtemp(join(paths.tmp, `${process.pid}-${hexOf(diffId).slice(0, 12)}-`));
@@ -45,11 +53,13 @@ export async function unpackLayerFile(paths: LayerPaths, blobPath: string, diffI
       await source.done();
     } catch (err) {
       source.destroy();
+      const code = (err as { code?: unknown }).code;
+      if (typeof code === 'string' && code.startsWith('Z_')) throw new InvalidTarError(`${source.compression} layer does not decompress: ${(err as Error).message}`);
       throw err;
     }
     const actual = reader.digest();
     if (actual !== diffId) throw new DiffIdMismatchError(diffId, actual);
-    syncFs(tmp);
+    writeFileSync(join(tmp, BOOT_FILE), bootId());
     let unpacked = true;
     try {
       await rename(tmp, final);
@@ -58,7 +68,7 @@ export async function unpackLayerFile(paths: LayerPaths, blobPath: string, diffI
       if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !isDir(join(final, 'fs'))) throw err;
       unpacked = false; // another process renamed first
     }
-    await syncDir(dirname(final));
+    if (unpacked) syncLater(final);
     return { layer: linked(paths, diffId), unpacked, bytes: reader.bytes };
   } finally {
     await rm(tmp, { recursive: true, force: true });
@@ -108,11 +118,57 @@ function isAlive(pid: number): boolean {
   }
 }
 
-async function syncDir(path: string): Promise<void> {
-  const handle = await open(path, 'r');
+const BOOT_FILE = 'boot_id';
+const SYNCED_FILE = 'synced';
+
+let boot: string | undefined;
+function bootId(): string {
+  boot ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  return boot;
+}
+
+/** Synced to disk, or unpacked in this boot (so no crash can have lost its data yet). */
+function trusted(entry: string): boolean {
+  if (existsSync(join(entry, SYNCED_FILE))) return true;
   try {
-    await handle.sync();
-  } finally {
-    await handle.close();
+    return readFileSync(join(entry, BOOT_FILE), 'utf8').trim() === bootId();
+  } catch {
+    return false;
   }
+}
+
+/** Moves an untrusted entry aside and deletes it; if a racing process replaced it with a fresh one meanwhile, puts that back. */
+async function discardStale(paths: LayerPaths, entry: string): Promise<void> {
+  mkdirSync(paths.tmp, { recursive: true });
+  const aside = join(paths.tmp, `${process.pid}-stale-${basename(entry).slice(0, 12)}-${Date.now()}`);
+  try {
+    await rename(entry, aside);
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'ENOENT') return;
+    throw err;
+  }
+  if (trusted(aside)) {
+    await rename(aside, entry).catch(() => undefined);
+    return;
+  }
+  await rm(aside, { recursive: true, force: true });
+}
+
+/**
+ * syncfs of new entries in a detached process that outlives this one, then their `synced`
+ * marks (written after the data, so a mark implies the data). Entries unpacked in the same
+ * turn of the event loop share one process (they are on one file system).
+ */
+let pendingSync: string[] = [];
+function syncLater(entry: string): void {
+  pendingSync.push(entry);
+  if (pendingSync.length > 1) return;
+  setImmediate(() => {
+    const entries = pendingSync;
+    pendingSync = [];
+    const script = 'sync -f "$1" && for d; do : > "$d/synced"; done && sync -f "$1"';
+    const child = spawn('sh', ['-c', script, 'sh', ...entries], { detached: true, stdio: 'ignore' });
+    child.on('error', () => undefined);
+    child.unref();
+  });
 }

@@ -1,0 +1,105 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RegistryClient, pullImage } from '@berth/client';
+import { parseReference } from '@berth/oci';
+import { LocalStore } from '@berth/store';
+import { registryLog, withLogs } from '@berth/test-support/diagnose';
+import { requireTools } from '@berth/test-support/exec';
+import { AMD64, busyboxLayer, MT, openLayout, type BuiltImage } from '@berth/test-support/images';
+import { startRegistry, type Registry } from '@berth/test-support/registry';
+import { skopeoRunner } from '@berth/test-support/skopeo';
+import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
+import { createRootfs, ensureLayers, type UnpackEvent } from '../src/index.js';
+import { dir as dirEntry, file, tarBytes, writeLayer } from './layers-support.js';
+
+/** A real image: built from busybox-static, pushed by skopeo, pulled by our client into the local store. */
+describe('layers of a pulled image', () => {
+  let registry: Registry | undefined;
+  let tmp = '';
+  let image: BuiltImage;
+  const it = (name: string, fn: () => Promise<void>): void => {
+    test(name, withLogs(() => [registryLog(registry)], fn));
+  };
+
+  before(async () => {
+    requireTools('skopeo', 'busybox', 'zstd');
+    tmp = makeTempDir('layers-image');
+    const layout = openLayout(join(tmp, 'layout'));
+    // a gzip busybox layer, then a zstd layer that deletes and adds files
+    const base = await layout.writeLayer(busyboxLayer());
+    const top = writeLayer(
+      join(tmp, 'layout'),
+      tarBytes([dirEntry('etc'), file('etc/berth-test', 'zstd layer\n'), file('bin/.wh.true', ''), dirEntry('tmp/', { mode: 0o1777 })]),
+      'zstd',
+      'top',
+    );
+    const topDesc = layout.writeBlob(readFileSync(top.path), 'application/vnd.oci.image.layer.v1.tar+zstd');
+    const config = layout.writeJson(
+      { architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: [base.diffId, top.diffId] } },
+      MT.ociConfig,
+    );
+    const manifest = layout.writeJson({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [base.desc, topDesc] }, MT.ociManifest);
+    layout.tag('zstd', manifest);
+    image = { manifest, config, layers: [base.desc, topDesc], diffIds: [base.diffId, top.diffId], platform: AMD64 };
+    registry = await startRegistry();
+    await skopeoRunner(tmp)(['copy', '--dest-tls-verify=false', `oci:${join(tmp, 'layout')}:zstd`, `docker://${registry.url}/layers/app:v1`]);
+  });
+  after(async () => {
+    await registry?.stop();
+    if (tmp !== '') removeTempDir(tmp);
+  });
+
+  it('berth pull, then ensureLayers and createRootfs: busybox runs in the rootfs', async () => {
+    assert.ok(registry);
+    const root = join(tmp, 'berth-root');
+    const store = await LocalStore.open(root);
+    try {
+      const session = store.session();
+      const pulled = await pullImage(new RegistryClient({ registry: registry.url, insecure: true }), parseReference(`${registry.url}/layers/app:v1`), session);
+      session.record(
+        { digest: pulled.manifest.digest, mediaType: pulled.manifest.mediaType, configDigest: pulled.config.digest, size: 0, blobs: pulled.blobs },
+        [{ repository: `${registry.url}/layers/app`, tag: 'v1', imageDigest: pulled.manifest.digest, indexDigest: undefined }],
+      );
+      const row = store.getImage(pulled.manifest.digest);
+      assert.ok(row);
+      const events: UnpackEvent[] = [];
+      const layers = await ensureLayers(store, row, { onEvent: (e) => events.push(e) });
+      assert.deepEqual(
+        layers.layers.map((l) => l.diffId),
+        image.diffIds,
+      );
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['unpacked', 'unpacked'],
+      );
+      assert.equal(layers.cacheDir, join(root, 'layers'));
+      assert.deepEqual(readdirSync(join(root, 'layers/sha256')).sort(), image.diffIds.map((d) => d.slice(7)).sort());
+
+      const again: UnpackEvent[] = [];
+      await ensureLayers(store, row, { onEvent: (e) => again.push(e) });
+      assert.deepEqual(
+        again.map((e) => e.type),
+        ['cached', 'cached'],
+        'each layer is unpacked once',
+      );
+
+      const rootfs = await createRootfs(layers, join(tmp, 'container'));
+      try {
+        const run = spawnSync('chroot', [rootfs.path, '/bin/sh', '-c', 'cat /etc/berth-test; ls /bin; echo hi > /tmp/x; cat /tmp/x'], { encoding: 'utf8' });
+        assert.equal(run.status, 0, run.stderr);
+        assert.match(run.stdout, /^zstd layer\n/);
+        assert.doesNotMatch(run.stdout, /\btrue\b/, 'the whiteout hid /bin/true');
+        assert.match(run.stdout, /busybox/);
+        assert.match(run.stdout, /hi\n$/);
+        assert.ok(existsSync(join(rootfs.upperDir ?? '', 'tmp/x')), 'the write went to the writable layer');
+      } finally {
+        await rootfs.remove();
+      }
+    } finally {
+      store.close();
+    }
+  });
+});

@@ -1,0 +1,193 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
+import { createRootfs, diffToLayer, LayerPaths, openRootfs, unpackLayer, type LayerDirs, type UnpackedLayer } from '../src/index.js';
+import { dir, file, symlink, tarBytes, treeOf, writeLayer, type RawEntry } from './layers-support.js';
+
+const isMounted = (path: string): boolean => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === path);
+
+describe('container root file systems', () => {
+  let tmp = '';
+  let paths: LayerPaths;
+  let blobs = '';
+  const layer = async (entries: readonly RawEntry[]): Promise<UnpackedLayer> => {
+    const blob = writeLayer(blobs, tarBytes(entries));
+    return (await unpackLayer(paths, blob.path, blob.diffId)).layer;
+  };
+  const dirsOf = (layers: UnpackedLayer[]): LayerDirs => ({ cacheDir: paths.dir, layers });
+  let base: LayerDirs;
+
+  before(async () => {
+    tmp = makeTempDir('layers-rootfs');
+    paths = new LayerPaths(join(tmp, 'root'));
+    blobs = join(tmp, 'blobs');
+    mkdirSync(blobs);
+    base = dirsOf([
+      await layer([
+        dir('a'),
+        file('a/x', 'x'),
+        file('a/y', 'y'),
+        file('keep', 'v1'),
+        file('gone', 'g'),
+        dir('opq'),
+        file('opq/old1', '1'),
+        dir('opq/olddir'),
+        file('opq/olddir/deep', 'd'),
+        symlink('link', 'keep'),
+        dir('repl'),
+        file('repl/inner', 'i'),
+      ]),
+      await layer([file('.wh.gone', ''), file('opq/.wh..wh..opq', ''), file('opq/new', 'n'), file('a/.wh.x', ''), file('keep', 'v2'), file('repl', 'now a file')]),
+      await layer([dir('a'), file('a/z', 'z'), file('.wh.link', '')]),
+    ]);
+  });
+  after(() => removeTempDir(tmp));
+
+  const expected = [
+    'a d 755 0:0 4096 ',
+    'a/y f 644 0:0 1 ',
+    'a/z f 644 0:0 1 ',
+    'keep f 644 0:0 2 ',
+    'opq d 755 0:0 4096 ',
+    'opq/new f 644 0:0 1 ',
+    'repl f 644 0:0 10 ',
+  ];
+
+  test('an overlay of the cached layers applies whiteouts and opaque directories across layers', async () => {
+    const layerTrees = base.layers.map((l) => treeOf(l.dir));
+    const rootfs = await createRootfs(base, join(tmp, 'c1'), { mode: 'overlay' });
+    try {
+      assert.equal(rootfs.kind, 'overlay');
+      assert.ok(isMounted(rootfs.path));
+      assert.deepEqual(treeOf(rootfs.path), expected);
+      assert.equal(readFileSync(join(rootfs.path, 'keep'), 'utf8'), 'v2');
+      // the container writes; the image's layers do not change
+      writeFileSync(join(rootfs.path, 'keep'), 'container');
+      rmSync(join(rootfs.path, 'a'), { recursive: true });
+      writeFileSync(join(rootfs.path, 'new'), 'n');
+      assert.deepEqual(
+        base.layers.map((l) => treeOf(l.dir)),
+        layerTrees,
+      );
+      assert.equal(readFileSync(join(rootfs.upperDir ?? '', 'keep'), 'utf8'), 'container');
+      // after a release (a reboot), a later process mounts it again from rootfs.json
+      await rootfs.release();
+      assert.equal(isMounted(rootfs.path), false);
+      await rootfs.release(); // idempotent
+      const again = await openRootfs(join(tmp, 'c1'));
+      await again.mount();
+      await again.mount(); // idempotent
+      assert.equal(readFileSync(join(again.path, 'keep'), 'utf8'), 'container');
+      assert.equal(existsSync(join(again.path, 'a')), false);
+      await again.remove();
+      assert.equal(isMounted(rootfs.path), false);
+      assert.deepEqual(readdirSync(join(tmp, 'c1')), []);
+    } finally {
+      await rootfs.release();
+    }
+  });
+
+  test('the copying fallback gives the same tree as the overlay', async () => {
+    const rootfs = await createRootfs(base, join(tmp, 'c2'), { mode: 'copy' });
+    assert.equal(rootfs.kind, 'copy');
+    assert.equal(rootfs.upperDir, undefined);
+    assert.equal(isMounted(rootfs.path), false);
+    assert.deepEqual(treeOf(rootfs.path), expected);
+    assert.equal((await openRootfs(join(tmp, 'c2'))).kind, 'copy');
+    await rootfs.remove();
+    assert.equal(existsSync(rootfs.path), false);
+  });
+
+  test("'auto' falls back to the copy where overlayfs refuses (a container directory on an overlay)", async () => {
+    const nest = join(tmp, 'nest');
+    for (const d of ['l', 'u', 'w', 'm']) mkdirSync(join(nest, d), { recursive: true });
+    const m = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${nest}/l,upperdir=${nest}/u,workdir=${nest}/w`, `${nest}/m`], { encoding: 'utf8' });
+    assert.equal(m.status, 0, m.stderr);
+    try {
+      await assert.rejects(createRootfs(base, join(nest, 'm/c0'), { mode: 'overlay' }), /mount/);
+      const rootfs = await createRootfs(base, join(nest, 'm/c1'));
+      assert.equal(rootfs.kind, 'copy');
+      assert.deepEqual(treeOf(rootfs.path), expected);
+      assert.deepEqual(readdirSync(join(nest, 'm/c1')).sort(), ['rootfs', 'rootfs.json']);
+      await rootfs.remove();
+    } finally {
+      spawnSync('umount', [`${nest}/m`]);
+    }
+  });
+
+  test('read-only rootfs refuses writes', async () => {
+    const rootfs = await createRootfs(base, join(tmp, 'c3'), { readOnly: true });
+    try {
+      assert.throws(() => writeFileSync(join(rootfs.path, 'x'), 'x'), /EROFS/);
+    } finally {
+      await rootfs.remove();
+    }
+  });
+
+  test('150 layers fit one mount (short lowerdir links, mounted relative to the cache)', async () => {
+    const many: UnpackedLayer[] = [];
+    for (let i = 0; i < 150; i++) many.push(await layer([file(`l${i}`, String(i)), file('top', String(i))]));
+    const absolute = many.map((l) => l.dir).join(':').length;
+    assert.ok(absolute > 4096, `absolute lowerdirs would need ${absolute} bytes`);
+    const rootfs = await createRootfs(dirsOf(many), join(tmp, 'c4'), { mode: 'overlay' });
+    try {
+      assert.equal(readdirSync(rootfs.path).length, 151);
+      assert.equal(readFileSync(join(rootfs.path, 'top'), 'utf8'), '149', 'the last layer is on top');
+    } finally {
+      await rootfs.remove();
+    }
+  });
+
+  test('diffToLayer turns the writable layer into an OCI layer that reproduces the container view', async () => {
+    const rootfs = await createRootfs(base, join(tmp, 'c5'), { mode: 'overlay' });
+    try {
+      const r = rootfs.path;
+      writeFileSync(join(r, 'keep'), 'changed');
+      rmSync(join(r, 'a/y'));
+      rmSync(join(r, 'opq'), { recursive: true });
+      mkdirSync(join(r, 'opq'));
+      writeFileSync(join(r, 'opq/fresh'), 'f');
+      mkdirSync(join(r, 'usr/local/bin'), { recursive: true });
+      writeFileSync(join(r, 'usr/local/bin/tool'), 't', { mode: 0o4755 });
+      linkSync(join(r, 'usr/local/bin/tool'), join(r, 'usr/local/bin/tool2'));
+      symlinkSync('tool', join(r, 'usr/local/bin/t'));
+      const long = `usr/${'n'.repeat(150)}`;
+      writeFileSync(join(r, long), 'long name');
+      spawnSync('mknod', [join(r, 'null'), 'c', '1', '3']);
+      const view = treeOf(r);
+
+      const out = join(tmp, 'commit.tar.gz');
+      const blob = await diffToLayer(rootfs.upperDir ?? '', out);
+      const bytes = readFileSync(out);
+      assert.equal(blob.size, bytes.length);
+      assert.equal(blob.digest, `sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+      const listing = spawnSync('tar', ['-tzvf', out], { encoding: 'utf8' });
+      assert.equal(listing.status, 0, `GNU tar reads it: ${listing.stderr}`);
+      assert.match(listing.stdout, / a\/\.wh\.y\n/);
+      assert.match(listing.stdout, / opq\/\.wh\.\.wh\.\.opq\n/);
+      assert.match(listing.stdout, /usr\/local\/bin\/tool2 link to usr\/local\/bin\/tool/);
+      assert.match(listing.stdout, new RegExp(long));
+      assert.doesNotMatch(listing.stdout, /overlay/);
+
+      // the new layer, verified by its diff_id, stacked on the image: the same view
+      const committed = (await unpackLayer(paths, out, blob.diffId)).layer;
+      const stacked = await createRootfs(dirsOf([...base.layers, committed]), join(tmp, 'c6'), { mode: 'overlay' });
+      try {
+        assert.deepEqual(treeOf(stacked.path), view);
+        assert.equal(lstatSync(join(stacked.path, 'usr/local/bin/tool')).mode & 0o7777, 0o4755);
+        assert.deepEqual(readdirSync(join(stacked.path, 'opq')), ['fresh']);
+      } finally {
+        await stacked.remove();
+      }
+      const copied = await createRootfs(dirsOf([...base.layers, committed]), join(tmp, 'c7'), { mode: 'copy' });
+      assert.deepEqual(treeOf(copied.path), view, 'the copy fallback agrees');
+      await copied.remove();
+    } finally {
+      await rootfs.remove();
+    }
+  });
+});
