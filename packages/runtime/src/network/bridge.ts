@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { NetworkError } from './errors.js';
 import { mustRun, runTool } from './exec.js';
-import { deleteRule, ensureChains, ensureRule, type Rule, type Table } from './iptables.js';
+import { CHAINS, deleteRule, ensureChains, ensureRule, type Rule, type Table } from './iptables.js';
 import { formatIPv4, gatewayOf, overlaps, parseRoutePrefix, type Subnet } from './ipv4.js';
 
 /** A bridge network: the Linux bridge, its address (the containers' gateway) and its subnet. */
@@ -53,6 +53,8 @@ function bridgeRules(net: BridgeNetwork): NetRule[] {
 
 interface LinkInfo {
   readonly ifname: string;
+  readonly flags?: readonly string[];
+  readonly ifalias?: string;
   readonly linkinfo?: { info_kind?: string };
   readonly addr_info?: readonly { family?: string; local?: string; prefixlen?: number }[];
 }
@@ -65,18 +67,28 @@ async function linkInfo(name: string): Promise<LinkInfo | undefined> {
 }
 
 /**
- * Refuses a subnet that a host route already covers (a LAN, docker's or podman's bridge):
- * containers could not reach those addresses, and the host's own routing would change.
+ * Refuses a subnet that a host route or interface address already covers (a LAN, docker's or
+ * podman's bridge, a link that is down): containers could not reach those addresses, and
+ * the host's own routing would change.
  */
 export async function checkSubnetFree(net: BridgeNetwork): Promise<void> {
-  const out = await mustRun('ip', ['-j', '-4', 'route', 'show', 'table', 'all']);
-  const routes = JSON.parse(out) as { dst?: string; dev?: string; type?: string }[];
-  for (const route of routes) {
-    if (route.dev === net.bridge || route.dst === undefined || route.dst === 'default') continue;
-    if (route.type !== undefined && route.type !== 'unicast') continue;
-    const other = parseRoutePrefix(route.dst);
-    if (other !== undefined && overlaps(other, net.subnet)) {
-      throw new NetworkError('conflict', `subnet ${net.subnet.cidr} overlaps ${route.dst} on ${route.dev ?? 'the host'}; choose another subnet`);
+  const taken: { prefix: string; dev: string }[] = [];
+  const routes = JSON.parse(await mustRun('ip', ['-j', '-4', 'route', 'show', 'table', 'all'])) as { dst?: string; dev?: string; type?: string }[];
+  for (const r of routes) {
+    if (r.dst === undefined || r.dst === 'default' || (r.type !== undefined && r.type !== 'unicast')) continue;
+    taken.push({ prefix: r.dst, dev: r.dev ?? 'the host' });
+  }
+  const links = JSON.parse(await mustRun('ip', ['-j', '-4', 'addr', 'show'])) as LinkInfo[];
+  for (const link of links) {
+    for (const a of link.addr_info ?? []) {
+      if (a.local !== undefined && a.prefixlen !== undefined) taken.push({ prefix: `${a.local}/${a.prefixlen}`, dev: link.ifname });
+    }
+  }
+  for (const t of taken) {
+    if (t.dev === net.bridge) continue;
+    const other = parseRoutePrefix(t.prefix);
+    if (other !== undefined && other.prefix > 0 && overlaps(other, net.subnet)) {
+      throw new NetworkError('conflict', `subnet ${net.subnet.cidr} overlaps ${other.cidr} on ${t.dev}; choose another subnet`);
     }
   }
 }
@@ -84,8 +96,13 @@ export async function checkSubnetFree(net: BridgeNetwork): Promise<void> {
 /**
  * Makes the bridge exist, up, with the gateway address, forwarding on, and its rules in
  * place. Idempotent; callers hold the state lock so two berths never race on it.
+ *
+ * The bridge's alias names the state directory that leases its addresses
+ * (`berth:<stateDir>`): two state directories handing out addresses on one bridge would give
+ * two containers the same address, so a second one is refused.
  */
-export async function ensureBridge(net: BridgeNetwork): Promise<void> {
+export async function ensureBridge(net: BridgeNetwork, stateDir: string): Promise<void> {
+  const owner = `berth:${stateDir}`;
   const gateway = `${formatIPv4(gatewayOf(net.subnet))}`;
   let info = await linkInfo(net.bridge);
   if (info === undefined) {
@@ -99,13 +116,17 @@ export async function ensureBridge(net: BridgeNetwork): Promise<void> {
   if (info?.linkinfo?.info_kind !== 'bridge') {
     throw new NetworkError('conflict', `interface ${net.bridge} exists and is not a bridge; choose another bridge name`);
   }
+  if (info.ifalias !== undefined && info.ifalias !== '' && info.ifalias !== owner) {
+    throw new NetworkError('conflict', `bridge ${net.bridge} is managed by another network state (${info.ifalias}); choose another bridge name`);
+  }
+  if (info.ifalias !== owner) await mustRun('ip', ['link', 'set', 'dev', net.bridge, 'alias', owner]);
   const v4 = (info.addr_info ?? []).filter((a) => a.family === 'inet');
   const foreign = v4.find((a) => a.local !== gateway || a.prefixlen !== net.subnet.prefix);
   if (foreign !== undefined) {
     throw new NetworkError('conflict', `bridge ${net.bridge} has address ${foreign.local ?? '?'}/${foreign.prefixlen ?? '?'}, not ${gateway}/${net.subnet.prefix}; choose another bridge name or subnet`);
   }
   if (v4.length === 0) await mustRun('ip', ['addr', 'add', `${gateway}/${net.subnet.prefix}`, 'dev', net.bridge]);
-  await mustRun('ip', ['link', 'set', 'dev', net.bridge, 'up']);
+  if (!(info.flags ?? []).includes('UP')) await mustRun('ip', ['link', 'set', 'dev', net.bridge, 'up']);
   // 127.0.0.1:hostport is DNATed to a container on this bridge: the kernel must route 127/8
   // out of it (the same switch CNI's portmap and kube-proxy set; the INPUT guard above
   // closes the door it would otherwise open).
@@ -114,8 +135,31 @@ export async function ensureBridge(net: BridgeNetwork): Promise<void> {
   if ((await readFile('/proc/sys/net/ipv4/ip_forward', 'utf8')).trim() !== '1') {
     await writeFile('/proc/sys/net/ipv4/ip_forward', '1');
   }
+  if (await rulesInPlace(net)) return;
   await ensureChains();
   for (const r of bridgeRules(net)) await ensureRule(r.table, r.chain, r.rule);
+}
+
+/**
+ * The fast path of every run after the first: two iptables-save calls instead of a dozen
+ * checks. True when every jump into Berth's chains and every rule of this bridge (counted by
+ * its comment) is present.
+ */
+async function rulesInPlace(net: BridgeNetwork): Promise<boolean> {
+  const tag = `"berth-net:${net.bridge}"`;
+  const expected = bridgeRules(net);
+  for (const table of ['nat', 'filter'] as const) {
+    const lines = (await mustRun('iptables-save', ['-t', table])).split('\n');
+    for (const [chain, def] of Object.entries(CHAINS)) {
+      for (const jump of def.jumps.filter((j) => j.table === table)) {
+        const want = ['-A', jump.from, ...jump.match, '-j', chain].join(' ');
+        if (!lines.includes(want)) return false;
+      }
+    }
+    const have = lines.filter((l) => l.includes(tag)).length;
+    if (have !== expected.filter((r) => r.table === table).length) return false;
+  }
+  return true;
 }
 
 /** Deletes the bridge's rules and the bridge itself (whatever is left of them). */

@@ -21,8 +21,11 @@
  *          process; see publish.ts and bridge.ts).
  *
  * Addresses and published ports are claimed in one SQLite transaction under a lock shared
- * by every berth process (state.ts, in /run/berth/network by default), so concurrent runs
- * get distinct addresses and a port is published once. A failed setup undoes itself.
+ * by every berth process (state.ts, in /run/berth/network by default: host-wide like the
+ * bridge and rules it accounts for, and gone at reboot like them), so concurrent runs get
+ * distinct addresses and a port is published once. A bridge serves one state directory
+ * (its alias says which). A failed setup undoes itself. networkEndpoints lists what is
+ * held, e.g. to release what removed containers left behind.
  * Errors are NetworkError with a kind (invalid, conflict, permission, unavailable, failed)
  * and a one-line message for the CLI.
  */
@@ -30,9 +33,11 @@ export {
   setupNetwork,
   releaseNetwork,
   removeBridgeNetwork,
+  networkEndpoints,
   DEFAULT_BRIDGE,
   DEFAULT_SUBNET,
   type ContainerNetwork,
+  type EndpointInfo,
   type NetworkMode,
   type NetworkOptions,
 } from './setup.js';

@@ -56,6 +56,10 @@ export async function ensureRule(table: Table, chain: string, rule: Rule, insert
   await mustRun('iptables', iptables(table, [insert ? '-I' : '-A', chain, ...rule]));
 }
 
+export async function appendRule(table: Table, chain: string, rule: Rule): Promise<void> {
+  await mustRun('iptables', iptables(table, ['-A', chain, ...rule]));
+}
+
 /** Deletes every copy of the rule; a rule or chain that is not there is fine. */
 export async function deleteRule(table: Table, chain: string, rule: Rule): Promise<void> {
   for (let i = 0; i < 16 && (await hasRule(table, chain, rule)); i++) {

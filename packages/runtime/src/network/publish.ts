@@ -1,7 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import { NetworkError } from './errors.js';
-import { deleteRule, ensureRule, type Rule } from './iptables.js';
+import { appendRule, deleteRule, type Rule } from './iptables.js';
 import { formatIPv4 } from './ipv4.js';
 import { formatPortMapping, type PortMapping } from './ports.js';
 
@@ -24,8 +24,9 @@ export function dnatRule(containerId: string, ip: number, p: PortMapping): Rule 
   ];
 }
 
+/** Adds the DNAT rules of a container that has none yet (setup's second phase). */
 export async function publishPorts(containerId: string, ip: number, ports: readonly PortMapping[]): Promise<void> {
-  for (const p of ports) await ensureRule('nat', 'BERTH-DNAT', dnatRule(containerId, ip, p));
+  for (const p of ports) await appendRule('nat', 'BERTH-DNAT', dnatRule(containerId, ip, p));
 }
 
 export async function unpublishPorts(containerId: string, ip: number, ports: readonly PortMapping[]): Promise<void> {

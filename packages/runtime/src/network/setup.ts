@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { ensureBridge, removeBridge, uplinkMtu, validInterfaceName } from './bridge.js';
 import { NetworkError } from './errors.js';
 import { requireRoot } from './exec.js';
-import { formatIPv4, gatewayOf, hostRange, overlaps, parseSubnet, type Subnet } from './ipv4.js';
+import { formatIPv4, gatewayOf, overlaps, parseSubnet, type Subnet } from './ipv4.js';
+import { allocateAddress } from './lease.js';
 import { checkContainerId, netnsPath, vethName } from './names.js';
 import { createNetns, deleteNetns } from './netns.js';
 import { formatPortMapping, portsClash, type PortMapping } from './ports.js';
@@ -22,7 +23,10 @@ export interface NetworkOptions {
   readonly ports?: readonly PortMapping[];
   /** Bridge interface name (default berth0). */
   readonly bridge?: string;
-  /** IPv4 subnet of the bridge (default 10.89.0.0/24); fixed by the first container on that bridge. */
+  /**
+   * IPv4 subnet of the bridge: fixed when the bridge is made (default 10.89.0.0/24); later
+   * containers may leave it out, and giving another one is a conflict.
+   */
   readonly subnet?: string;
   /** Where leases live (default /run/berth/network); tests may pass their own. */
   readonly stateDir?: string;
@@ -58,7 +62,8 @@ export async function setupNetwork(containerId: string, options: NetworkOptions)
   if (options.mode !== 'bridge' && ports.length > 0) {
     throw new NetworkError('invalid', `published ports (-p) need --network bridge, not ${options.mode}`);
   }
-  if (options.mode === 'host') return { containerId, mode: 'host', ports: [], release };
+  // Host mode holds nothing: no state is written, and release has nothing to do.
+  if (options.mode === 'host') return { containerId, mode: 'host', ports: [], release: async () => undefined };
   requireRoot(options.mode);
   checkPortList(ports);
 
@@ -75,12 +80,15 @@ export async function setupNetwork(containerId: string, options: NetworkOptions)
   if (!validInterfaceName(bridge)) {
     throw new NetworkError('invalid', `invalid bridge name "${bridge}": 1-15 of [A-Za-z0-9_.-]`);
   }
-  const subnet = parseSubnet(options.subnet ?? DEFAULT_SUBNET);
+  const asked = options.subnet === undefined ? undefined : parseSubnet(options.subnet);
   const mtu = await uplinkMtu();
-  const ip = await withState(stateDir, async (st) => {
+  const { ip, subnet } = await withState(stateDir, async (st) => {
     claimId(st, containerId);
+    // Without a subnet, an existing bridge keeps the one it was made with.
+    const recorded = st.network(bridge)?.subnet;
+    const subnet = asked ?? parseSubnet(recorded ?? DEFAULT_SUBNET);
     checkNetwork(st, bridge, subnet);
-    await ensureBridge({ bridge, subnet });
+    await ensureBridge({ bridge, subnet }, stateDir);
     if (st.network(bridge) === undefined) st.addNetwork(bridge, subnet.cidr, gatewayOf(subnet));
     const taken = st.ports();
     for (const p of ports) {
@@ -90,10 +98,10 @@ export async function setupNetwork(containerId: string, options: NetworkOptions)
       }
       await checkHostPortFree(p);
     }
-    const address = allocate(st, bridge, subnet);
+    const address = allocateAddress(st, bridge, subnet);
     st.addEndpoint({ containerId, mode: 'bridge', netns: netnsPath(containerId), bridge, ip: address, veth: vethName(containerId) });
     for (const p of ports) st.addPort(containerId, p);
-    return address;
+    return { ip: address, subnet };
   });
   const gateway = gatewayOf(subnet);
   const path = await undoOnFailure(release, async () => {
@@ -131,6 +139,36 @@ export async function releaseNetwork(containerId: string, options: { stateDir?: 
   if (existsSync(`/sys/class/net/${vethName(containerId)}`)) await detachVeth(containerId);
   await deleteNetns(containerId);
   if (endpoint !== undefined) await withState(stateDir, async (st) => st.removeEndpoint(containerId));
+}
+
+/** A container's recorded network, as networkEndpoints lists it. */
+export interface EndpointInfo {
+  readonly containerId: string;
+  readonly mode: NetworkMode;
+  readonly netnsPath?: string;
+  readonly bridge?: string;
+  readonly ip?: string;
+  readonly ports: readonly PortMapping[];
+}
+
+/** Every container that holds network resources (for `berth ps`, and to find leftovers of removed containers). */
+export async function networkEndpoints(options: { stateDir?: string } = {}): Promise<EndpointInfo[]> {
+  return withState(options.stateDir ?? DEFAULT_STATE_DIR, async (st) => {
+    const ports = st.ports();
+    return st.endpoints().map((e) => {
+      const own = ports
+        .filter((p) => p.containerId === e.containerId)
+        .map(({ containerId: _, ...p }): PortMapping => p);
+      return {
+        containerId: e.containerId,
+        mode: e.mode,
+        ...(e.netns === undefined ? {} : { netnsPath: e.netns }),
+        ...(e.bridge === undefined ? {} : { bridge: e.bridge }),
+        ...(e.ip === undefined ? {} : { ip: formatIPv4(e.ip) }),
+        ports: own,
+      };
+    });
+  });
 }
 
 /**
@@ -187,24 +225,4 @@ function checkNetwork(st: NetworkState, bridge: string, subnet: Subnet): void {
       throw new NetworkError('conflict', `subnet ${subnet.cidr} overlaps ${row.subnet} of bridge ${row.bridge}`);
     }
   }
-}
-
-/**
- * The next free address after the last one handed out (wrapping), so a released address is
- * reused as late as possible (stale ARP and conntrack entries age out meanwhile).
- */
-function allocate(st: NetworkState, bridge: string, subnet: Subnet): number {
-  const { first, last } = hostRange(subnet);
-  const used = st.usedIps(bridge);
-  const lastIp = st.network(bridge)?.lastIp ?? first - 1;
-  const size = last - first + 1;
-  const start = lastIp >= first && lastIp <= last ? lastIp - first + 1 : 0;
-  for (let i = 0; i < size; i++) {
-    const candidate = first + ((start + i) % size);
-    if (!used.has(candidate)) {
-      st.setLastIp(bridge, candidate);
-      return candidate;
-    }
-  }
-  throw new NetworkError('conflict', `no free address left in ${subnet.cidr} on bridge ${bridge} (${size} containers)`);
 }

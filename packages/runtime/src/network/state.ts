@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { PortMapping, PortProtocol } from './ports.js';
@@ -26,6 +26,9 @@ import type { PortMapping, PortProtocol } from './ports.js';
  *   endpoints  container -> mode, namespace, bridge and address (UNIQUE per bridge: the lease)
  *   ports      published host ports (PRIMARY KEY: one owner per protocol, port and host ip;
  *              host_ip '' is every address)
+ *   meta       boot_id: the boot the endpoints belong to. After a reboot every namespace,
+ *              veth and rule is gone, so the endpoints are forgotten too (for a state
+ *              directory that is not on a tmpfs).
  */
 const MIGRATIONS: readonly string[] = [
   `
@@ -53,6 +56,9 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (protocol, host_port, host_ip)
   ) WITHOUT ROWID;
   CREATE INDEX ports_container ON ports(container_id);
+  `,
+  `
+  CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
   `,
 ];
 
@@ -110,6 +116,14 @@ export class NetworkState {
   /** Takes the database write lock until commit or rollback: one berth process at a time past here. */
   begin(): void {
     this.db.exec('BEGIN IMMEDIATE');
+  }
+
+  /** Forgets every endpoint recorded under another boot of the host (see meta above). */
+  forgetOtherBoots(bootId: string): void {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'boot_id'").get() as Row | undefined;
+    if (row?.['value'] === bootId) return;
+    if (row !== undefined) this.db.exec('DELETE FROM endpoints');
+    this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('boot_id', ?)").run(bootId);
   }
 
   commit(): void {
@@ -215,6 +229,14 @@ function toEndpoint(row: Row): EndpointRow {
   };
 }
 
+let cachedBootId: string | undefined;
+
+/** This boot of the host (the kernel's random boot_id). */
+function bootId(): string {
+  cachedBootId ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  return cachedBootId;
+}
+
 /** Where network state lives unless a caller (a test) names another directory. */
 export const DEFAULT_STATE_DIR = '/run/berth/network';
 
@@ -245,6 +267,7 @@ async function locked<T>(dir: string, fn: (state: NetworkState) => Promise<T>): 
   const state = NetworkState.open(dir);
   try {
     state.begin();
+    state.forgetOtherBoots(bootId());
     const result = await fn(state);
     state.commit();
     return result;

@@ -1,5 +1,5 @@
 import { NetworkError } from './errors.js';
-import { mustRun, runTool } from './exec.js';
+import { ipBatch, runTool } from './exec.js';
 import { formatIPv4 } from './ipv4.js';
 import { CONTAINER_IFNAME, netnsName, vethName } from './names.js';
 
@@ -22,13 +22,18 @@ export async function attachVeth(c: VethConfig): Promise<void> {
   const host = vethName(c.containerId);
   const ns = netnsName(c.containerId);
   const mtu = String(c.mtu);
-  await mustRun('ip', ['link', 'add', 'name', host, 'mtu', mtu, 'type', 'veth', 'peer', 'name', CONTAINER_IFNAME, 'mtu', mtu, 'netns', ns]);
-  await mustRun('ip', ['link', 'set', 'dev', host, 'master', c.bridge]);
-  await mustRun('ip', ['link', 'set', 'dev', host, 'type', 'bridge_slave', 'hairpin', 'on']);
-  await mustRun('ip', ['link', 'set', 'dev', host, 'up']);
-  await mustRun('ip', ['-n', ns, 'addr', 'add', `${formatIPv4(c.ip)}/${c.prefix}`, 'dev', CONTAINER_IFNAME]);
-  await mustRun('ip', ['-n', ns, 'link', 'set', 'dev', CONTAINER_IFNAME, 'up']);
-  await mustRun('ip', ['-n', ns, 'route', 'add', 'default', 'via', formatIPv4(c.gateway), 'dev', CONTAINER_IFNAME]);
+  // Names and addresses here are validated (interface names, dotted quads): safe as batch words.
+  await ipBatch(undefined, [
+    ['link', 'add', 'name', host, 'mtu', mtu, 'type', 'veth', 'peer', 'name', CONTAINER_IFNAME, 'mtu', mtu, 'netns', ns],
+    ['link', 'set', 'dev', host, 'master', c.bridge],
+    ['link', 'set', 'dev', host, 'type', 'bridge_slave', 'hairpin', 'on'],
+    ['link', 'set', 'dev', host, 'up'],
+  ]);
+  await ipBatch(ns, [
+    ['addr', 'add', `${formatIPv4(c.ip)}/${c.prefix}`, 'dev', CONTAINER_IFNAME],
+    ['link', 'set', 'dev', CONTAINER_IFNAME, 'up'],
+    ['route', 'add', 'default', 'via', formatIPv4(c.gateway), 'dev', CONTAINER_IFNAME],
+  ]);
 }
 
 /** Deletes the host end (which takes the pair with it); absent is fine. */
