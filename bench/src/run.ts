@@ -4,13 +4,14 @@
 //      change the host's firewall); Berth with and without NODE_EXTRA_CA_CERTS (which
 //      costs every Node start ~40 ms here), and Berth on its own bridge for reference.
 //      Target: Berth <= 0.6 x podman.
-//   2. the first run of a new 100 MiB image (pull, unpack, run), from a fresh store each
-//      time (docker/podman: rmi first; Berth: a fresh BERTH_ROOT, so its layer cache is
-//      empty). Target: faster than docker and podman.
+//   2. the first run of a new 100 MiB image (pull, unpack, run): before each trial the
+//      image is removed (docker/podman: rmi -f; Berth: rmi, which deletes its blobs, and its
+//      whole layer cache). Target: faster than docker and podman.
 // Peers: a private dockerd (test/support/dockerd.ts), podman with --runtime runc and the
 // ulimits it needs here, its storage in a temp dir. Rounds are interleaved; medians.
 //   npm run bench:run [-- --runs 15 --first 3]
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDockerd, type DockerDaemon } from '@berth/test-support/dockerd';
@@ -77,7 +78,6 @@ async function main(): Promise<void> {
     const noCa = { ...process.env };
     delete noCa['NODE_EXTRA_CA_CERTS'];
     const berthRoot = join(dir, 'berth');
-    let fresh = 0;
     const berthTool = (label: string, env: NodeJS.ProcessEnv, network: string): Tool => ({
       label,
       run: (image) => timed(process.execPath, [BERTH, '--root', berthRoot, 'run', '--rm', '--network', network, image, 'true'], env),
@@ -112,10 +112,15 @@ async function main(): Promise<void> {
 
     // first run of a new 100 MiB image: pull + unpack + run
     const first = new Map<string, number[]>();
+    // Berth keeps its store (as docker and podman keep theirs); the image, its blobs and the
+    // whole layer cache go before each trial
     const firstTools: Tool[] = [tools[0] as Tool, tools[1] as Tool, {
       label: 'berth run',
-      run: (image) => timed(process.execPath, [BERTH, '--root', join(dir, `berth-first-${fresh++}`), 'run', '--rm', '--network', 'none', image, 'true'], withCa),
-      forget: async () => undefined,
+      run: (image) => timed(process.execPath, [BERTH, '--root', berthRoot, 'run', '--rm', '--network', 'none', image, 'true'], withCa),
+      forget: async (image) => {
+        await run(process.execPath, [BERTH, '--root', berthRoot, 'rmi', image]);
+        await rm(join(berthRoot, 'layers'), { recursive: true, force: true });
+      },
     }];
     for (let i = 0; i < firstRuns; i++) {
       for (const t of i % 2 === 0 ? firstTools : [...firstTools].reverse()) {
