@@ -2,7 +2,10 @@
  * Containers: OCI bundles generated from image configs (spec.ts), run with runc (or crun),
  * detached ones held by conmon, state in containers.db.
  */
-export { Containers, ContainerNotFoundError, ContainerStateError, parseSignal, SIGNALS, type ManagerOptions } from './manager.js';
+export { Containers, type ManagerOptions } from './manager.js';
+export { ContainerNotFoundError, ContainerStateError } from './errors.js';
+export { parseSignal, SIGNALS } from './signals.js';
+export { attach, exec, logOffset } from './attach.js';
 export { type CreateRequest, type RootfsSource, InvalidRequestError, CATATONIT } from './create.js';
 export { type ContainerConfig, type PortMapping } from './config.js';
 export { type ContainerRecord, type ContainerStatus, NameInUseError } from './state.js';

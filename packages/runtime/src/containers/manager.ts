@@ -10,7 +10,7 @@
  * code and removes an --rm container. Readers reconcile: a "running" row whose exit file
  * exists, or whose monitor is gone, is exited.
  */
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,23 +19,9 @@ import { conmonCreate } from './conmon.js';
 import { createContainer, removeBundle, type CreateRequest } from './create.js';
 import { ContainerPaths } from './paths.js';
 import { OciRuntime } from './runc.js';
-import { readLog } from './logs.js';
+import { ContainerNotFoundError, ContainerStateError } from './errors.js';
+import { parseSignal, waitForwarding } from './signals.js';
 import { ContainerState, type ContainerRecord } from './state.js';
-import { resolveUser } from './user.js';
-
-export class ContainerNotFoundError extends Error {
-  constructor(ref: string) {
-    super(`no such container: ${ref.slice(0, 140)}`);
-    this.name = 'ContainerNotFoundError';
-  }
-}
-
-export class ContainerStateError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ContainerStateError';
-  }
-}
 
 export interface ManagerOptions {
   readonly root: string;
@@ -49,26 +35,6 @@ export interface ManagerOptions {
 }
 
 const EXIT_MAIN = fileURLToPath(new URL('./exit-main.js', import.meta.url));
-
-export const SIGNALS: Readonly<Record<string, number>> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGUSR1: 10,
-  SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGSTKFLT: 16, SIGCHLD: 17, SIGCONT: 18, SIGSTOP: 19,
-  SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGURG: 23, SIGXCPU: 24, SIGXFSZ: 25, SIGVTALRM: 26, SIGPROF: 27, SIGWINCH: 28,
-  SIGIO: 29, SIGPWR: 30, SIGSYS: 31,
-};
-
-/** "TERM", "SIGTERM" or "15" -> "SIGTERM"; anything else is refused. */
-export function parseSignal(input: string): string {
-  const upper = input.trim().toUpperCase();
-  if (/^\d{1,2}$/.test(upper)) {
-    const n = Number(upper);
-    const name = Object.entries(SIGNALS).find(([, v]) => v === n)?.[0];
-    if (name !== undefined) return name;
-  }
-  const name = upper.startsWith('SIG') ? upper : `SIG${upper}`;
-  if (SIGNALS[name] === undefined) throw new ContainerStateError(`invalid signal "${input.slice(0, 32)}"`);
-  return name;
-}
 
 function alive(pid: number | undefined): boolean {
   if (pid === undefined || pid <= 0) return false;
@@ -180,98 +146,9 @@ export class Containers {
     const rt = this.runtime(rec.config.runtime);
     const stdio: StdioOptions = [interactive || rec.config.tty ? 'inherit' : 'ignore', 'inherit', 'inherit'];
     const child = rt.spawn(['run', '--bundle', this.paths.bundle(id), id], stdio);
-    const forward = (sig: NodeJS.Signals): void => {
-      child.kill(sig);
-    };
-    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-    for (const s of signals) process.on(s, forward);
+    const done = waitForwarding(child, ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']);
     this.state.started(id, child.pid ?? 0, process.pid);
-    try {
-      return await new Promise<number>((resolve, reject) => {
-        child.on('error', reject);
-        child.on('exit', (code, signal) => resolve(code ?? 128 + (signal !== null ? (SIGNALS[signal] ?? 0) : 0)));
-      });
-    } finally {
-      for (const s of signals) process.off(s, forward);
-    }
-  }
-
-  /** Size of the container's log now: where an attach starts reading. */
-  async logOffset(id: string): Promise<number> {
-    return stat(this.paths.log(id)).then((s) => s.size, () => 0);
-  }
-
-  /**
-   * Streams a detached container's output from `offset` (default: now) until it ends and
-   * resolves with its exit code; SIGINT and SIGTERM are passed on to it (docker's sig-proxy).
-   */
-  async attach(id: string, o: { offset?: number; stdin?: boolean } = {}): Promise<number> {
-    const rec = await this.find(id);
-    const rt = this.runtime(rec.config.runtime);
-    const offset = o.offset ?? (await this.logOffset(rec.id));
-    const forward = (sig: NodeJS.Signals): void => {
-      void rt.kill(rec.id, sig).catch(() => undefined);
-    };
-    process.on('SIGINT', forward);
-    process.on('SIGTERM', forward);
-    const input = o.stdin === true && rec.config.interactive ? this.sendStdin(rec.id, rec.config.tty) : undefined;
-    try {
-      await readLog(this.paths.log(rec.id), { write: (r) => (r.stream === 'stderr' ? process.stderr : process.stdout).write(r.text) }, {
-        offset,
-        follow: true,
-        ended: async () => (await this.find(rec.id).catch(() => undefined))?.status !== 'running',
-      });
-    } finally {
-      process.off('SIGINT', forward);
-      process.off('SIGTERM', forward);
-      input?.kill();
-      if (rec.config.tty && process.stdin.isTTY) process.stdin.setRawMode(false);
-    }
-    return this.state.get(rec.id)?.exitCode ?? 0;
-  }
-
-  /**
-   * This process's stdin to the container (-i): conmon takes input on its attach socket,
-   * a SOCK_SEQPACKET socket that Node cannot open, so socat carries it. What conmon sends
-   * back there is dropped (the output is read from the log instead).
-   */
-  private sendStdin(id: string, tty: boolean): ChildProcess {
-    if (tty && process.stdin.isTTY) process.stdin.setRawMode(true);
-    const socket = join(this.paths.socketDir, id, 'attach');
-    const child = spawn('socat', ['-b', '65536', '-', `UNIX-CONNECT:${socket},type=5`], { stdio: ['inherit', 'ignore', 'ignore'] });
-    child.on('error', () => process.stderr.write('berth: attaching standard input needs socat (Debian package socat); showing output only\n'));
-    return child;
-  }
-
-  /** Runs a command in a running container with this process's stdio; resolves with its exit code. */
-  async exec(ref: string, command: readonly string[], o: { interactive: boolean; tty: boolean; env: readonly string[]; user?: string; workdir?: string }): Promise<number> {
-    const rec = await this.find(ref);
-    if (rec.status !== 'running') throw new ContainerStateError(`container ${rec.name} is not running`);
-    if (command.length === 0) throw new ContainerStateError('exec: no command given');
-    const args = ['exec'];
-    if (o.tty) args.push('--tty', '--env', 'TERM=xterm');
-    for (const e of o.env) args.push('--env', e);
-    if (o.workdir !== undefined) args.push('--cwd', o.workdir);
-    if (o.user !== undefined) {
-      const u = resolveUser(this.paths.rootfs(rec.id), o.user);
-      args.push('--user', `${u.uid}:${u.gid}`);
-      for (const g of u.additionalGids ?? []) args.push('--additional-gids', String(g));
-    }
-    args.push(rec.id, ...command);
-    const child = this.runtime(rec.config.runtime).spawn(args, [o.interactive || o.tty ? 'inherit' : 'ignore', 'inherit', 'inherit']);
-    const forward = (sig: NodeJS.Signals): void => {
-      child.kill(sig);
-    };
-    const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'];
-    for (const s of signals) process.on(s, forward);
-    try {
-      return await new Promise<number>((resolve, reject) => {
-        child.on('error', reject);
-        child.on('exit', (code, signal) => resolve(code ?? 128 + (signal !== null ? (SIGNALS[signal] ?? 0) : 0)));
-      });
-    } finally {
-      for (const s of signals) process.off(s, forward);
-    }
+    return done;
   }
 
   /** Records the end of a foreground run (and removes the container with --rm). */
