@@ -55,6 +55,11 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
     assert.equal(env.code, 7);
     assert.equal(env.stdout, 'yes 1 /tmp\n');
     assert.equal(env.stderr, 'err\n');
+    // docker's codes when the command cannot start: 127 not found, 126 not executable; one line from the runtime
+    const missing = await berth(root, ['run', '--rm', '--network', 'none', image, 'nosuchcmd']);
+    assert.equal(missing.code, 127);
+    assert.match(missing.stderr, /^[^\n]*nosuchcmd[^\n]*not found[^\n]*\n$/);
+    assert.equal((await berth(root, ['run', '--rm', '--network', 'none', image, '/etc/passwd'])).code, 126);
   });
 
   it('gives the container its own pid 1, hostname and loopback, and none of the host\'s files', async () => {

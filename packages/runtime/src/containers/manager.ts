@@ -55,6 +55,21 @@ async function defaultUnmount(target: string): Promise<void> {
   });
 }
 
+/**
+ * Docker's codes for a container that never ran its command: 127 when the command was not
+ * found, 126 when it could not be executed, 125 for any other runtime failure; undefined
+ * when the runtime logged no error (the command itself exited non-zero).
+ */
+async function startFailureCode(log: string): Promise<number | undefined> {
+  const text = await readFile(log, 'utf8').catch(() => '');
+  const errors = text.split('\n').filter((l) => /"level":"(error|fatal)"/.test(l));
+  if (errors.length === 0) return undefined;
+  const msg = errors.join(' ');
+  if (/executable file not found|no such file or directory/i.test(msg)) return 127;
+  if (/permission denied|exec format error/i.test(msg)) return 126;
+  return 125;
+}
+
 export class Containers {
   readonly paths: ContainerPaths;
   readonly state: ContainerState;
@@ -145,10 +160,13 @@ export class Containers {
     const rec = await this.find(id);
     const rt = this.runtime(rec.config.runtime);
     const stdio: StdioOptions = [interactive || rec.config.tty ? 'inherit' : 'ignore', 'inherit', 'inherit'];
-    const child = rt.spawn(['run', '--bundle', this.paths.bundle(id), id], stdio);
+    // the runtime's own messages go to a file: stderr belongs to the container
+    const log = join(this.paths.bundle(id), 'runtime.log');
+    const child = rt.spawn([`--log=${log}`, '--log-format=json', 'run', '--bundle', this.paths.bundle(id), id], stdio);
     const done = waitForwarding(child, ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']);
     this.state.started(id, child.pid ?? 0, process.pid);
-    return done;
+    const code = await done;
+    return code === 0 ? 0 : ((await startFailureCode(log)) ?? code);
   }
 
   /** Records the end of a foreground run (and removes the container with --rm). */
