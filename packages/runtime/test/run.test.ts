@@ -92,6 +92,9 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
     ok(r, 'run -v');
     assert.equal(r.stdout, 'from host\n');
     assert.equal(readFileSync(join(vol, 'out.txt'), 'utf8'), 'from container\n');
+    // a single file can be bound too
+    const file = await berth(root, ['run', '--rm', '--network', 'none', '-v', `${join(vol, 'in.txt')}:/etc/motd:ro`, image, 'cat', '/etc/motd']);
+    assert.equal(file.stdout, 'from host\n', file.stderr);
     const ro = await berth(root, ['run', '--rm', '--network', 'none', '-v', `${vol}:/data:ro`, image, 'sh', '-c', 'echo no > /data/ro.txt']);
     assert.notEqual(ro.code, 0);
     assert.match(ro.stderr, /Read-only file system/);

@@ -3,7 +3,7 @@
  * (rootfs, /etc files, config.json). Any failure undoes all of it, so a bad flag or an
  * unknown user leaves nothing behind.
  */
-import { access, mkdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { writeNetworkFiles } from '../network/files.js';
@@ -122,7 +122,8 @@ export async function createContainer(
     const files = await writeNetworkFiles(bundle, { mode: req.network, hostname, ...(net?.ip !== undefined ? { ip: net.ip } : {}) });
     const etc = { hostname: files.hostname, hosts: files.hosts, 'resolv.conf': files.resolvConf };
     const namespace = req.network === 'host' ? 'host' : net?.netnsPath !== undefined ? { path: net.netnsPath } : 'new';
-    for (const v of req.volumes) await mkdir(v.source, { recursive: true });
+    // a missing host directory is made, as docker does; an existing file is bound as it is
+    for (const v of req.volumes) if (!(await stat(v.source).then(() => true, () => false))) await mkdir(v.source, { recursive: true });
     const spec = buildSpec({
       image: req.image.config,
       command: req.command,
