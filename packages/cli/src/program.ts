@@ -68,8 +68,8 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
 
   program
     .command('inspect')
-    .description('print an image\'s manifest and config as JSON')
-    .argument('<image>', 'local image name or id')
+    .description('print a container as JSON, or else an image\'s manifest and config')
+    .argument('<image>', 'container name or id, or local image name or id')
     .action(async (image: string) => {
       if (await inspectContainer(program.opts<{ root?: string }>().root ?? defaultRoot(env), image, io)) return;
       await withStore((store) => cmd.inspect(store, io, image));
