@@ -7,7 +7,6 @@ import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { writeNetworkFiles } from '../network/files.js';
-import type { ContainerNetwork } from '../network/setup.js';
 import type { ContainerConfig, PortMapping } from './config.js';
 import { checkName, newId, randomName } from './names.js';
 import type { ContainerPaths } from './paths.js';
@@ -112,14 +111,25 @@ export async function createContainer(
   state.insert(id, name, config);
   const bundle = paths.bundle(id);
   try {
-    await mkdir(paths.rootfs(id), { recursive: true });
-    await req.rootfs(paths.rootfs(id), bundle);
-    const user = resolveUser(paths.rootfs(id), config.user);
     if (req.network !== 'bridge' && req.ports.length > 0) throw new InvalidRequestError(`published ports (-p) need --network bridge, not ${req.network}`);
-    // none: runc's own fresh namespace (loopback only, nothing to set up or release)
-    let net: ContainerNetwork | undefined;
-    if (req.network === 'bridge') net = await (await import('../network/setup.js')).setupNetwork(id, { mode: 'bridge', ports: req.ports, ...(networkStateDir !== undefined ? { stateDir: networkStateDir } : {}) });
-    const files = await writeNetworkFiles(bundle, { mode: req.network, hostname, ...(net?.ip !== undefined ? { ip: net.ip } : {}) });
+    await mkdir(paths.rootfs(id), { recursive: true });
+    // the root file system and the network do not depend on each other: both at once
+    const rootfs = (async () => {
+      await req.rootfs(paths.rootfs(id), bundle);
+      return resolveUser(paths.rootfs(id), config.user);
+    })();
+    const network = (async () => {
+      // none: runc's own fresh namespace (loopback only, nothing to set up or release)
+      const made = req.network === 'bridge' ? await (await import('../network/setup.js')).setupNetwork(id, { mode: 'bridge', ports: req.ports, ...(networkStateDir !== undefined ? { stateDir: networkStateDir } : {}) }) : undefined;
+      const written = await writeNetworkFiles(bundle, { mode: req.network, hostname, ...(made?.ip !== undefined ? { ip: made.ip } : {}) });
+      return { net: made, files: written };
+    })();
+    // both settle before a failure is handled, so the cleanup below never races either
+    const [u, n] = await Promise.allSettled([rootfs, network]);
+    if (u.status === 'rejected') throw u.reason;
+    if (n.status === 'rejected') throw n.reason;
+    const user = u.value;
+    const { net, files } = n.value;
     const etc = { hostname: files.hostname, hosts: files.hosts, 'resolv.conf': files.resolvConf };
     const namespace = req.network === 'host' ? 'host' : net?.netnsPath !== undefined ? { path: net.netnsPath } : 'new';
     // a missing host directory is made, as docker does; an existing file is bound as it is

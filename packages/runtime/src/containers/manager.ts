@@ -261,10 +261,14 @@ export class Containers {
   /** Runtime state, network, rootfs, bundle, row: in that order, each step tolerant of a missing piece. */
   async removeNow(rec: ContainerRecord, runtimeState = true): Promise<void> {
     if (runtimeState) await this.runtime(rec.config.runtime).delete(rec.id).catch(() => undefined);
-    // the bridge code (and its imports) only for containers that use it
-    if (rec.config.network === 'bridge') await (await import('../network/setup.js')).releaseNetwork(rec.id, this.o.networkStateDir !== undefined ? { stateDir: this.o.networkStateDir } : {}).catch(() => undefined);
-    await removeBundle(this.paths, rec.id, this.unmountFn);
-    await rm(join(this.paths.socketDir, rec.id), { recursive: true, force: true });
+    // with the runtime's state gone, network and files are independent: both at once; the
+    // bridge code (and its imports) only for containers that use it
+    const network = async (): Promise<void> => {
+      if (rec.config.network !== 'bridge') return;
+      await (await import('../network/setup.js')).releaseNetwork(rec.id, this.o.networkStateDir !== undefined ? { stateDir: this.o.networkStateDir } : {}).catch(() => undefined);
+    };
+    await Promise.all([network(), removeBundle(this.paths, rec.id, this.unmountFn), rm(join(this.paths.socketDir, rec.id), { recursive: true, force: true })]);
     this.state.remove(rec.id);
   }
+
 }
