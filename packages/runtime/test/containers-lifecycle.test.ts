@@ -83,6 +83,10 @@ describe('detached containers', { skip: process.getuid?.() !== 0 ? 'needs root' 
     assert.equal(inspect[0]?.Name, '/svc');
     assert.equal(inspect[0]?.State.Running, true);
     assert.ok((inspect[0]?.State.Pid ?? 0) > 1);
+    // a name that is no container is still an image
+    const img = JSON.parse(ok(await b('inspect', image), 'inspect image').stdout) as { Digest?: string; State?: unknown }[];
+    assert.match(img[0]?.Digest ?? '', /^sha256:/);
+    assert.equal(img[0]?.State, undefined);
     const rmRunning = await b('rm', 'svc');
     assert.equal(rmRunning.code, 1);
     assert.match(rmRunning.stderr, /is running/);
