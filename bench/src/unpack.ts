@@ -4,7 +4,7 @@
 // order, medians. The layer is ~100 MiB of real files from /usr/share and /usr/lib
 // (a realistic mix of small and large files), archived by GNU tar once and cached in
 // /tmp/berth-bench-unpack. Run by hand as root (owners are applied):
-//   npx tsc -b bench && node bench/dist/src/unpack.js [--runs 5] [--mib 100]
+//   npm run bench:unpack [-- --runs 5] [--mib 100] [--work DIR]
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -93,7 +93,9 @@ function median(xs: number[]): number {
 async function main(): Promise<void> {
   const runs = arg("runs", 5);
   const layer = await corpus(arg("mib", 100));
-  const work = join(CACHE, "work");
+  // --work DIR: where to unpack (e.g. a tmpfs, to compare CPU cost without the disk)
+  const wi = process.argv.indexOf("--work");
+  const work = wi >= 0 && process.argv[wi + 1] !== undefined ? join(process.argv[wi + 1] as string, "berth-bench-work") : join(CACHE, "work");
   const files = spawnSync("tar", ["-tf", layer.tar], { encoding: "utf8", maxBuffer: 1 << 28 }).stdout.split("\n").length - 1;
   const times: Record<string, number[]> = {};
   const entry = join(work, "layers", "sha256", layer.diffId.slice(7));

@@ -11,15 +11,17 @@ export const RUNTIME_PACKAGE = '@berth/runtime';
 export {
   ensureLayers,
   unpackLayer,
+  unpackLayerStream,
   createRootfs,
   openRootfs,
   overlaySupported,
   diffToLayer,
+  pruneLayers,
   LayerPaths,
   DiffIdMismatchError,
   UnsafeLayerError,
   InvalidTarError,
 } from './layers/index.js';
-export type { EnsureLayersOptions, LayerBlob, LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer, UnpackEvent } from './layers/index.js';
+export type { EnsureLayersOptions, LayerBlob, LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer, UnpackEvent, UnpackOptions, UnpackResult, PruneOptions } from './layers/index.js';
 // network/: none, host and bridge networks for containers (see src/network/index.ts).
 export * from './network/index.js';

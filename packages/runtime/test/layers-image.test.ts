@@ -12,7 +12,7 @@ import { AMD64, busyboxLayer, MT, openLayout, type BuiltImage } from '@berth/tes
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
-import { createRootfs, ensureLayers, type UnpackEvent } from '../src/index.js';
+import { createRootfs, DiffIdMismatchError, ensureLayers, LayerPaths, pruneLayers, unpackLayer, type UnpackEvent } from '../src/index.js';
 import { dir as dirEntry, file, tarBytes, writeLayer } from './layers-support.js';
 
 /** A real image: built from busybox-static, pushed by skopeo, pulled by our client into the local store. */
@@ -43,9 +43,17 @@ describe('layers of a pulled image', () => {
     );
     const manifest = layout.writeJson({ schemaVersion: 2, mediaType: MT.ociManifest, config, layers: [base.desc, topDesc] }, MT.ociManifest);
     layout.tag('zstd', manifest);
+    // the same layers, but the config lies about the top layer's diff_id
+    const lying = layout.writeJson(
+      { architecture: 'amd64', os: 'linux', config: { Cmd: ['/bin/sh'] }, rootfs: { type: 'layers', diff_ids: [base.diffId, base.diffId] } },
+      MT.ociConfig,
+    );
+    layout.tag('lying', layout.writeJson({ schemaVersion: 2, mediaType: MT.ociManifest, config: lying, layers: [base.desc, topDesc] }, MT.ociManifest));
     image = { manifest, config, layers: [base.desc, topDesc], diffIds: [base.diffId, top.diffId], platform: AMD64 };
     registry = await startRegistry();
-    await skopeoRunner(tmp)(['copy', '--dest-tls-verify=false', `oci:${join(tmp, 'layout')}:zstd`, `docker://${registry.url}/layers/app:v1`]);
+    const skopeo = skopeoRunner(tmp);
+    await skopeo(['copy', '--dest-tls-verify=false', `oci:${join(tmp, 'layout')}:zstd`, `docker://${registry.url}/layers/app:v1`]);
+    await skopeo(['copy', '--dest-tls-verify=false', `oci:${join(tmp, 'layout')}:lying`, `docker://${registry.url}/layers/app:lying`]);
   });
   after(async () => {
     await registry?.stop();
@@ -102,4 +110,61 @@ describe('layers of a pulled image', () => {
       store.close();
     }
   });
+
+  it('an image whose config names a wrong diff_id: refused, nothing of that layer cached', async () => {
+    assert.ok(registry);
+    const root = join(tmp, 'berth-root-lying');
+    const store = await LocalStore.open(root);
+    try {
+      const session = store.session();
+      const pulled = await pullImage(new RegistryClient({ registry: registry.url, insecure: true }), parseReference(`${registry.url}/layers/app:lying`), session);
+      session.record({ digest: pulled.manifest.digest, mediaType: pulled.manifest.mediaType, configDigest: pulled.config.digest, size: 0, blobs: pulled.blobs }, []);
+      const row = store.getImage(pulled.manifest.digest);
+      assert.ok(row);
+      await assert.rejects(ensureLayers(store, row), DiffIdMismatchError);
+      assert.deepEqual(readdirSync(join(root, 'layers/sha256')), [image.diffIds[0]?.slice(7)], 'only the honest layer');
+      assert.deepEqual(readdirSync(join(root, 'layers/tmp')), []);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('pruneLayers deletes what no image names and no container keeps', async () => {
+    assert.ok(registry);
+    const root = join(tmp, 'berth-root-prune');
+    const store = await LocalStore.open(root);
+    try {
+      const session = store.session();
+      const pulled = await pullImage(new RegistryClient({ registry: registry.url, insecure: true }), parseReference(`${registry.url}/layers/app:v1`), session);
+      const name = { repository: `${registry.url}/layers/app`, tag: 'v1', imageDigest: pulled.manifest.digest, indexDigest: undefined };
+      session.record({ digest: pulled.manifest.digest, mediaType: pulled.manifest.mediaType, configDigest: pulled.config.digest, size: 0, blobs: pulled.blobs }, [name]);
+      const row = store.getImage(pulled.manifest.digest);
+      assert.ok(row);
+      const layers = await ensureLayers(store, row);
+      // a leftover layer no image names
+      const stray = writeLayer(tmp, tarBytes([file('stray', 's')]), 'gzip', 'stray');
+      await unpackLayer(new LayerPaths(root), stray.path, stray.diffId);
+      assert.deepEqual(await pruneLayers(store), [stray.diffId]);
+      assert.equal(readdirSync(join(root, 'layers/sha256')).length, 2);
+      assert.equal(readdirSync(join(root, 'layers/l')).length, 2, 'its short link went with it');
+
+      // the image goes, a container of it stays: its layers are kept
+      const rootfs = await createRootfs(layers, join(tmp, 'prune-container'));
+      try {
+        assert.deepEqual(rootfs.layers, image.diffIds);
+        store.remove([{ repository: name.repository, tag: 'v1' }]);
+        assert.deepEqual(await pruneLayers(store, { keep: rootfs.layers }), []);
+        assert.equal(readFileSync(join(rootfs.path, 'etc/berth-test'), 'utf8'), 'zstd layer\n');
+      } finally {
+        await rootfs.remove();
+      }
+      assert.deepEqual((await pruneLayers(store)).sort(), [...image.diffIds].sort());
+      assert.deepEqual(readdirSync(join(root, 'layers/sha256')), []);
+      assert.deepEqual(readdirSync(join(root, 'layers/l')), []);
+      assert.deepEqual(readdirSync(join(root, 'layers/tmp')), []);
+    } finally {
+      store.close();
+    }
+  });
 });
+

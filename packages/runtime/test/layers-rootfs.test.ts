@@ -6,6 +6,7 @@ import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, 
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
 import { createRootfs, diffToLayer, LayerPaths, openRootfs, unpackLayer, type LayerDirs, type UnpackedLayer } from '../src/index.js';
+import { copyLayers } from '../src/layers/copy.js';
 import { dir, file, symlink, tarBytes, treeOf, writeLayer, type RawEntry } from './layers-support.js';
 
 const isMounted = (path: string): boolean => readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === path);
@@ -119,6 +120,48 @@ describe('container root file systems', () => {
     }
   });
 
+  test('a volatile rootfs mounts with volatile, and again after it was left mounted', async () => {
+    const rootfs = await createRootfs(base, join(tmp, 'cv'), { volatile: true });
+    try {
+      const line = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === rootfs.path) ?? '';
+      assert.match(line, /volatile/);
+      writeFileSync(join(rootfs.path, 'scratch'), 's');
+      // as after a crash: the kernel's marker is there, the mount is not
+      spawnSync('umount', ['-l', rootfs.path]);
+      mkdirSync(join(tmp, 'cv/work/work/incompat/volatile'), { recursive: true });
+      await (await openRootfs(join(tmp, 'cv'))).mount();
+      assert.equal(readFileSync(join(rootfs.path, 'scratch'), 'utf8'), 's');
+    } finally {
+      await rootfs.remove();
+    }
+    assert.equal(isMounted(rootfs.path), false);
+  });
+
+  test('a layer that occurs twice counts once, at its top-most place; an image without layers mounts empty', async () => {
+    const [l1, l2] = base.layers as [UnpackedLayer, UnpackedLayer];
+    // the truth: every layer applied in order, the repeated one included
+    const truth = join(tmp, 'truth');
+    mkdirSync(truth);
+    copyLayers([l1.dir, l2.dir, l1.dir], truth);
+    assert.equal(readFileSync(join(truth, 'gone'), 'utf8'), 'g', 'the second l1 brings back what l2 deleted');
+    for (const mode of ['overlay', 'copy'] as const) {
+      const a = await createRootfs(dirsOf([l1, l2, l1]), join(tmp, `twice-${mode}`), { mode });
+      try {
+        assert.deepEqual(treeOf(a.path), treeOf(truth), mode);
+      } finally {
+        await a.remove();
+      }
+    }
+    const empty = await createRootfs(dirsOf([]), join(tmp, 'empty'), { mode: 'overlay' });
+    try {
+      assert.deepEqual(readdirSync(empty.path), []);
+      writeFileSync(join(empty.path, 'x'), 'x');
+    } finally {
+      await empty.remove();
+    }
+    assert.deepEqual(readdirSync(join(tmp, 'empty')), []);
+  });
+
   test('read-only rootfs refuses writes', async () => {
     const rootfs = await createRootfs(base, join(tmp, 'c3'), { readOnly: true });
     try {
@@ -148,6 +191,7 @@ describe('container root file systems', () => {
       const r = rootfs.path;
       writeFileSync(join(r, 'keep'), 'changed');
       rmSync(join(r, 'a/y'));
+      rmSync(join(r, 'repl'));
       rmSync(join(r, 'opq'), { recursive: true });
       mkdirSync(join(r, 'opq'));
       writeFileSync(join(r, 'opq/fresh'), 'f');
@@ -158,7 +202,11 @@ describe('container root file systems', () => {
       const long = `usr/${'n'.repeat(150)}`;
       writeFileSync(join(r, long), 'long name');
       spawnSync('mknod', [join(r, 'null'), 'c', '1', '3']);
+      // a lower directory renamed: with redirect_dir=off overlay says EXDEV and mv copies
+      const mv = spawnSync('mv', [join(r, 'a'), join(r, 'a-moved')], { encoding: 'utf8' });
+      assert.equal(mv.status, 0, mv.stderr);
       const view = treeOf(r);
+      assert.ok(view.includes('a-moved/z f 644 0:0 1 '));
 
       const out = join(tmp, 'commit.tar.gz');
       const blob = await diffToLayer(rootfs.upperDir ?? '', out);
@@ -167,7 +215,8 @@ describe('container root file systems', () => {
       assert.equal(blob.digest, `sha256:${createHash('sha256').update(bytes).digest('hex')}`);
       const listing = spawnSync('tar', ['-tzvf', out], { encoding: 'utf8' });
       assert.equal(listing.status, 0, `GNU tar reads it: ${listing.stderr}`);
-      assert.match(listing.stdout, / a\/\.wh\.y\n/);
+      assert.match(listing.stdout, / \.wh\.a\n/);
+      assert.match(listing.stdout, / \.wh\.repl\n/);
       assert.match(listing.stdout, / opq\/\.wh\.\.wh\.\.opq\n/);
       assert.match(listing.stdout, /usr\/local\/bin\/tool2 link to usr\/local\/bin\/tool/);
       assert.match(listing.stdout, new RegExp(long));

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { getAttributeSync } from '@napi-rs/xattr';
 import { requireTools } from '@berth/test-support/exec';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
-import { DiffIdMismatchError, InvalidTarError, LayerPaths, UnsafeLayerError, unpackLayer } from '../src/index.js';
+import { DiffIdMismatchError, InvalidTarError, LayerPaths, UnsafeLayerError, unpackLayer, unpackLayerStream } from '../src/index.js';
 import { dir, file, hardlink, headerBlock, MTIME, sha256, symlink, tarBytes, treeOf, writeLayer, type Compression, type RawEntry } from './layers-support.js';
 
 describe('layer unpacking', () => {
@@ -63,6 +63,9 @@ describe('layer unpacking', () => {
       { name: 'dev/loop9', flag: '4', mode: 0o660, devmajor: 7, devminor: 9, gid: 6 },
       { name: 'dev/pipe', flag: '6', mode: 0o600 },
       file('frac', 'f', { pax: { mtime: '1600000000.25' } }),
+      file('wide', 'w', { mode: 0o666 }),
+      dir('shared', { mode: 0o2775, gid: 50 }),
+      file('shared/roots', 'r', { mode: 0o644, uid: 0, gid: 0 }),
     ]);
     assert.equal(unpacked, true);
     const su = lstatSync(join(fs, 'bin/su'));
@@ -84,6 +87,9 @@ describe('layer unpacking', () => {
     assert.deepEqual([loop.rdev, loop.gid, loop.mode & 0o777], [0x709, 6, 0o660]);
     assert.ok(lstatSync(join(fs, 'dev/pipe')).isFIFO());
     assert.equal(lstatSync(join(fs, 'frac')).mtimeMs, 1_600_000_000_250);
+    assert.equal(lstatSync(join(fs, 'wide')).mode & 0o7777, 0o666, 'mode beyond the umask');
+    const roots = lstatSync(join(fs, 'shared/roots'));
+    assert.deepEqual([roots.uid, roots.gid], [0, 0], 'not the group a setgid directory hands down');
   });
 
   test('gzip, zstd and plain tar give the same tree; the cache is hit the second time', async () => {
@@ -295,6 +301,54 @@ describe('layer unpacking', () => {
       assert.deepEqual(treeOf(layer.dir), want, format);
       assert.equal(lstatSync(join(layer.dir, 'deep')).mtimeMs, 1_500_000_000_000, format);
       assert.deepEqual([lstatSync(join(layer.dir, 'bigid')).uid, lstatSync(join(layer.dir, 'bigid')).gid], [3_000_000, 3_000_001], format);
+    }
+  });
+
+  test('a cached layer is used for a new blob only after that blob hashes to its diff_id', async () => {
+    const { paths, blobs } = fresh();
+    const tar = tarBytes([file('a', 'honest')]);
+    const gz = writeLayer(blobs, tar, 'gzip');
+    const zst = writeLayer(blobs, tar, 'zstd');
+    const other = writeLayer(blobs, tarBytes([file('a', 'evil')]), 'gzip');
+    const digestOf = (p: string): string => sha256(readFileSync(p));
+    assert.equal((await unpackLayer(paths, gz.path, gz.diffId, { blobDigest: digestOf(gz.path) })).unpacked, true);
+    await assert.rejects(unpackLayer(paths, other.path, gz.diffId, { blobDigest: digestOf(other.path) }), DiffIdMismatchError);
+    const again = await unpackLayer(paths, zst.path, gz.diffId, { blobDigest: digestOf(zst.path) });
+    assert.equal(again.unpacked, false, 'the same content compressed otherwise: verified, not unpacked');
+    const known = readFileSync(join(paths.entry(gz.diffId), 'blobs'), 'utf8').split('\n').filter(Boolean);
+    assert.deepEqual(known, [digestOf(gz.path), digestOf(zst.path)]);
+    assert.equal(readFileSync(join(again.layer.dir, 'a'), 'utf8'), 'honest');
+  });
+
+  test('from a stream (a download teed into the unpacker): gzip, zstd, plain; a broken stream caches nothing', async () => {
+    const tar = tarBytes([dir('etc'), file('etc/hostname', 'streamed\n'), file('big', Buffer.alloc(1_500_000, 9))]);
+    for (const c of ['gzip', 'zstd', 'none'] as const) {
+      const { paths, blobs } = fresh();
+      const blob = writeLayer(blobs, tar, c);
+      const bytes = readFileSync(blob.path);
+      async function* download(upTo = bytes.length, fail = false): AsyncGenerator<Buffer> {
+        for (let i = 0; i < upTo; i += 3000) {
+          await new Promise((r) => setImmediate(r));
+          yield bytes.subarray(i, Math.min(i + 3000, upTo));
+        }
+        if (fail) throw new Error('connection reset');
+      }
+      await assert.rejects(unpackLayerStream(paths, download(bytes.length >> 1, true), blob.diffId), c);
+      assert.equal(existsSync(paths.entry(blob.diffId)), false, `${c}: nothing cached`);
+      assert.deepEqual(readdirSync(paths.tmp), [], c);
+      const r = await unpackLayerStream(paths, download(), blob.diffId, { blobDigest: sha256(bytes) });
+      assert.equal(r.unpacked, true, c);
+      assert.equal(readFileSync(join(r.layer.dir, 'etc/hostname'), 'utf8'), 'streamed\n', c);
+      // cached: the stream is still read to its end
+      let read = 0;
+      async function* counting(): AsyncGenerator<Buffer> {
+        for await (const chunk of download()) {
+          read += chunk.length;
+          yield chunk;
+        }
+      }
+      assert.equal((await unpackLayerStream(paths, counting(), blob.diffId, { blobDigest: sha256(bytes) })).unpacked, false, c);
+      assert.equal(read, bytes.length, `${c}: drained`);
     }
   });
 });

@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setAttributeSync } from '@napi-rs/xattr';
 import { InvalidTarError, UnsafeLayerError } from './errors.js';
@@ -11,6 +11,8 @@ export const OPAQUE_MARKER = '.wh..wh..opq';
 export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
+/** This process's umask (from /proc: process.umask() without an argument is deprecated). */
+const UMASK = Number.parseInt(/^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '777', 8);
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /**
@@ -31,6 +33,7 @@ export class LayerApplier {
   private readonly dirTimes = new Map<string, { atime: number; mtime: number }>();
   private whiteout: string | undefined;
   private whiteouts = 0;
+  private setgidDirs = false;
 
   /** `root`: the layer tree; `scratch`: a directory on the same file system for the whiteout node. */
   constructor(
@@ -138,14 +141,16 @@ export class LayerApplier {
   }
 
   private async writeFile(path: string, h: TarHeader, entry: TarEntry): Promise<void> {
-    const fd = this.replacing(path, () => openSync(path, CREATE_FLAGS, 0o600)) as number;
+    // the common file (0644/0755, root's) is right as created: no fchown, no fchmod
+    const exact = (h.mode & 0o7000) === 0 && (h.mode & UMASK) === 0;
+    const fd = this.replacing(path, () => openSync(path, CREATE_FLAGS, exact ? h.mode : 0o600)) as number;
     try {
       for await (const chunk of entry.body()) {
         let off = 0;
         while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
       }
-      if (IS_ROOT) fchownSync(fd, h.uid, h.gid);
-      fchmodSync(fd, h.mode);
+      if (this.needsChown(h)) fchownSync(fd, h.uid, h.gid);
+      if (!exact) fchmodSync(fd, h.mode);
       this.xattrs(path, h);
       futimesSync(fd, h.atime ?? h.mtime, h.mtime);
     } finally {
@@ -165,12 +170,21 @@ export class LayerApplier {
 
   /** Owner, then mode (chown clears setuid), xattrs, times; never follows a symlink. */
   private metadata(path: string, h: TarHeader, isDir: boolean): void {
-    if (IS_ROOT) lchownSync(path, h.uid, h.gid);
+    if (this.needsChown(h)) lchownSync(path, h.uid, h.gid);
     if (h.type !== 'symlink') chmodSync(path, h.mode);
+    if (isDir && (h.mode & 0o2000) !== 0) this.setgidDirs = true;
     this.xattrs(path, h);
     const atime = h.atime ?? h.mtime;
     if (isDir) this.dirTimes.set(path, { atime, mtime: h.mtime });
     else lutimesSync(path, atime, h.mtime);
+  }
+
+  /**
+   * What root creates is root's, unless a setgid directory handed down its group: once
+   * the layer has one, every member is chowned.
+   */
+  private needsChown(h: TarHeader): boolean {
+    return IS_ROOT && (h.uid !== 0 || h.gid !== 0 || this.setgidDirs);
   }
 
   private xattrs(path: string, h: TarHeader): void {

@@ -7,6 +7,8 @@
  *      applied by our own safe unpacker into <BERTH_ROOT>/layers/tmp/, hashed on the way; only
  *      when the sha256 of the tar equals the config's diff_id is it renamed to
  *      layers/sha256/<hex> (see paths.ts). Returns the layers bottom to top.
+ *      unpackLayerStream does the same for one layer from a stream (a download teed on its
+ *      way into the store, so that unpacking overlaps the pull).
  *   2. createRootfs(layers, containerDir): an overlay mount of those layers plus the
  *      container's own writable upper/ at <containerDir>/rootfs (a copy of the layers where
  *      overlayfs is unavailable). openRootfs(containerDir) gives the same handle back in a
@@ -14,12 +16,14 @@
  *   3. diffToLayer(upperDir, outFile): the writable layer as an OCI tar+gzip layer file, with
  *      its blob digest and diff_id computed while streaming (for berth commit).
  *
- * Layers in the cache are shared and immutable; nothing here deletes a cache entry that an
- * image still names (cache collection is not implemented yet).
+ * Layers in the cache are shared and immutable. pruneLayers(store, { keep }) deletes the
+ * entries that no image in the store names and no container keeps (Rootfs.layers).
  */
-export { ensureLayers, unpackLayer } from './cache.js';
+export { ensureLayers, unpackLayer, unpackLayerStream } from './cache.js';
 export { createRootfs, openRootfs, overlaySupported } from './rootfs.js';
 export { diffToLayer } from './diff.js';
+export { pruneLayers, type PruneOptions } from './prune.js';
 export { LayerPaths } from './paths.js';
 export { DiffIdMismatchError, UnsafeLayerError, InvalidTarError } from './errors.js';
+export type { UnpackOptions, UnpackResult } from './unpack.js';
 export type { EnsureLayersOptions, LayerBlob, LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer, UnpackEvent } from './types.js';

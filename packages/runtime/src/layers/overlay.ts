@@ -13,6 +13,7 @@ export interface OverlaySpec {
   readonly work: string;
   readonly target: string;
   readonly readOnly: boolean;
+  readonly volatile: boolean;
 }
 
 /**
@@ -24,12 +25,20 @@ export function mountOverlay(spec: OverlaySpec): void {
   for (const p of [spec.upper, spec.work, ...spec.lowers]) {
     if (/[,:\\\n]/.test(p)) throw new Error(`overlay path ${p.slice(0, 200)} contains a character mount options cannot carry`);
   }
-  const options = `lowerdir=${spec.lowers.join(':')},upperdir=${spec.upper},workdir=${spec.work}${spec.readOnly ? ',ro' : ''}`;
+  // index, redirect_dir and metacopy off whatever the kernel's defaults: the upper then holds
+  // only whole files, whiteouts and opaque directories, which is what diffToLayer reads
+  // (as docker, which mounts with index=off too, so that many overlays share lowers)
+  const fixed = 'index=off,redirect_dir=off,metacopy=off';
+  const options = `lowerdir=${spec.lowers.join(':')},upperdir=${spec.upper},workdir=${spec.work},${fixed}${spec.volatile ? ',volatile' : ''}${spec.readOnly ? ',ro' : ''}`;
   if (options.length > MAX_OPTIONS) throw new Error(`overlay of ${spec.lowers.length} layers: mount options exceed one page`);
   runSync('mount', ['-t', 'overlay', 'overlay', '-o', options, spec.target], spec.cwd);
 }
 
-export function unmount(target: string): void {
+export function unmount(target: string, lazy = false): void {
+  if (lazy) {
+    runSync('umount', ['-l', target]);
+    return;
+  }
   try {
     runSync('umount', [target]);
   } catch (err) {

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { copyLayers } from './copy.js';
 import { isMountPoint, mountOverlay, overlaySupported, unmount } from './overlay.js';
-import type { LayerDirs, Rootfs, RootfsKind, RootfsOptions } from './types.js';
+import type { LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer } from './types.js';
 
 export { overlaySupported };
 
@@ -13,6 +13,9 @@ interface RootfsRecord {
   /** Short lowerdir links relative to cacheDir, top-most first. */
   readonly lowers: readonly string[];
   readonly readOnly: boolean;
+  readonly volatile?: boolean;
+  /** diff_ids bottom to top. */
+  readonly layers?: readonly string[];
 }
 
 /**
@@ -23,10 +26,14 @@ interface RootfsRecord {
 export async function createRootfs(layers: LayerDirs, containerDir: string, opts: RootfsOptions = {}): Promise<Rootfs> {
   const dir = resolve(containerDir);
   const mode = opts.mode ?? 'auto';
-  const lowers = layers.layers.map((l) => l.link).reverse();
+  // a layer that occurs again higher up redoes all it did lower down, so only its top-most
+  // occurrence counts (and overlayfs refuses a lowerdir named twice)
+  const stack = topMostOnly(layers.layers);
   mkdirSync(join(dir, 'rootfs'), { recursive: true, mode: 0o755 });
+  // an image without layers: overlayfs needs a lowerdir, an empty one of the container's
+  const lowers = stack.length > 0 ? stack.map((l) => l.link).reverse() : [emptyLower(dir)];
   if (mode !== 'copy') {
-    const record: RootfsRecord = { kind: 'overlay', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true };
+    const record: RootfsRecord = { kind: 'overlay', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true, volatile: opts.volatile === true, layers: stack.map((l) => l.diffId) };
     mkdirSync(join(dir, 'upper'), { recursive: true, mode: 0o755 });
     mkdirSync(join(dir, 'work'), { recursive: true, mode: 0o700 });
     const rootfs = new OverlayRootfs(dir, record);
@@ -41,19 +48,37 @@ export async function createRootfs(layers: LayerDirs, containerDir: string, opts
     }
   }
   copyLayers(
-    layers.layers.map((l) => l.dir),
+    stack.map((l) => l.dir),
     join(dir, 'rootfs'),
   );
-  const record: RootfsRecord = { kind: 'copy', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true };
+  const record: RootfsRecord = { kind: 'copy', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true, layers: stack.map((l) => l.diffId) };
   writeRecord(dir, record);
-  return new CopyRootfs(dir);
+  return new CopyRootfs(dir, record);
 }
 
 /** The rootfs createRootfs made in `containerDir` (in this or an earlier process). */
 export async function openRootfs(containerDir: string): Promise<Rootfs> {
   const dir = resolve(containerDir);
   const record = JSON.parse(readFileSync(join(dir, 'rootfs.json'), 'utf8')) as RootfsRecord;
-  return record.kind === 'overlay' ? new OverlayRootfs(dir, record) : new CopyRootfs(dir);
+  return record.kind === 'overlay' ? new OverlayRootfs(dir, record) : new CopyRootfs(dir, record);
+}
+
+function topMostOnly(layers: readonly UnpackedLayer[]): UnpackedLayer[] {
+  const seen = new Set<string>();
+  const out: UnpackedLayer[] = [];
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layer = layers[i] as UnpackedLayer;
+    if (seen.has(layer.diffId)) continue;
+    seen.add(layer.diffId);
+    out.unshift(layer);
+  }
+  return out;
+}
+
+function emptyLower(dir: string): string {
+  const path = join(dir, 'empty');
+  mkdirSync(path, { recursive: true, mode: 0o755 });
+  return path;
 }
 
 function writeRecord(dir: string, record: RootfsRecord): void {
@@ -66,6 +91,7 @@ class OverlayRootfs implements Rootfs {
   readonly kind = 'overlay';
   readonly path: string;
   readonly upperDir: string;
+  readonly layers: readonly string[];
 
   constructor(
     private readonly dir: string,
@@ -73,10 +99,14 @@ class OverlayRootfs implements Rootfs {
   ) {
     this.path = join(dir, 'rootfs');
     this.upperDir = join(dir, 'upper');
+    this.layers = record.layers ?? [];
   }
 
   async mount(): Promise<void> {
     if (isMountPoint(this.path)) return;
+    // a volatile overlay that was not unmounted cleanly leaves this marker, and the kernel
+    // refuses to mount until it is gone: such a writable layer is kept as it is
+    if (this.record.volatile === true) rmSync(join(this.dir, 'work', 'work', 'incompat'), { recursive: true, force: true });
     mountOverlay({
       cwd: this.record.cacheDir,
       lowers: this.record.lowers,
@@ -84,6 +114,7 @@ class OverlayRootfs implements Rootfs {
       work: join(this.dir, 'work'),
       target: this.path,
       readOnly: this.record.readOnly,
+      volatile: this.record.volatile === true,
     });
   }
 
@@ -92,8 +123,8 @@ class OverlayRootfs implements Rootfs {
   }
 
   async remove(): Promise<void> {
-    await this.release();
-    for (const name of ['rootfs', 'upper', 'work', 'rootfs.json']) rmSync(join(this.dir, name), { recursive: true, force: true });
+    if (isMountPoint(this.path)) unmount(this.path, true);
+    for (const name of ['rootfs', 'upper', 'work', 'empty', 'rootfs.json']) rmSync(join(this.dir, name), { recursive: true, force: true });
   }
 }
 
@@ -101,9 +132,15 @@ class CopyRootfs implements Rootfs {
   readonly kind = 'copy';
   readonly path: string;
   readonly upperDir = undefined;
+  readonly layers: readonly string[];
 
-  constructor(private readonly dir: string) {
+  constructor(
+    private readonly dir: string,
+    record: RootfsRecord,
+  ) {
     this.path = join(dir, 'rootfs');
+    void record; // a copy needs no cached layer once made
+    this.layers = [];
   }
 
   async mount(): Promise<void> {}

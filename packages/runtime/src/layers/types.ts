@@ -28,6 +28,11 @@ export type RootfsKind = 'overlay' | 'copy';
 export interface RootfsOptions {
   /** Mounts the overlay read-only (the writable layer is still created, for commit). */
   readonly readOnly?: boolean;
+  /**
+   * Overlay's `volatile`: no sync of the writable layer, ever (for `--rm` containers, whose
+   * writes nobody keeps). After a crash its contents may be incomplete.
+   */
+  readonly volatile?: boolean;
   /** 'auto' (default) mounts an overlay and copies when overlayfs is unavailable. */
   readonly mode?: 'auto' | RootfsKind;
 }
@@ -38,12 +43,15 @@ export interface RootfsOptions {
  *   <containerDir>/rootfs/        what the container sees (the overlay mount point, or the copy)
  *   <containerDir>/upper/         its writable layer (overlay only); diffToLayer reads it
  *   <containerDir>/work/          overlay's work directory
+ *   <containerDir>/empty/         the lowerdir of an image without layers
  *   <containerDir>/rootfs.json    how to mount it again: kind, lower links, readOnly
  *
  * The image's cached layers are never written: all changes land in upper/ (or in the copy).
  */
 export interface Rootfs {
   readonly kind: RootfsKind;
+  /** diff_ids of the layers it is made of, bottom to top (what pruneLayers must keep). */
+  readonly layers: readonly string[];
   readonly path: string;
   /** The writable layer, undefined for a copy (there, commit has no diff to take). */
   readonly upperDir: string | undefined;
@@ -51,7 +59,7 @@ export interface Rootfs {
   mount(): Promise<void>;
   /** Unmounts; a no-op when not mounted or for a copy. The files stay. */
   release(): Promise<void>;
-  /** Unmounts and deletes rootfs/, upper/ and work/ (the container is gone). */
+  /** Unmounts (lazily: what is deleted needs no sync) and deletes rootfs/, upper/ and work/. */
   remove(): Promise<void>;
 }
 

@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LayerApplier } from './apply.js';
-import { openLayer } from './decompress.js';
+import { openLayer, type LayerInput } from './decompress.js';
 import { DiffIdMismatchError, InvalidTarError } from './errors.js';
 import { hexOf, type LayerPaths } from './paths.js';
-import { TarReader } from './tar/reader.js';
+import { TarReader, type TarEntry } from './tar/reader.js';
 import type { UnpackedLayer } from './types.js';
 
 export interface UnpackResult {
@@ -17,8 +17,19 @@ export interface UnpackResult {
   readonly bytes: number;
 }
 
+export interface UnpackOptions {
+  readonly signal?: AbortSignal;
+  /**
+   * The blob's digest. A cache entry remembers the blobs it was verified from; a blob new to
+   * an existing entry is hashed (not unpacked) before the entry is used for it, so an image
+   * whose config names another layer's diff_id is refused as docker refuses it.
+   */
+  readonly blobDigest?: string;
+}
+
 /**
- * Makes the cache entry of one layer from its blob. The tree is built in layers/tmp/<pid>-*,
+ * Makes the cache entry of one layer from its blob (a file, or a stream such as a download
+ * teed on its way to the store: it is read to its end on success). The tree is built in layers/tmp/<pid>-*,
  * hashed while it streams; only if the whole tar hashes to `diffId` is it renamed to
  * layers/sha256/<hex>. A rename that finds the entry present means another process
  * finished first: ours is deleted and theirs used. Any failure deletes the temporary tree,
@@ -29,10 +40,19 @@ export interface UnpackResult {
  * disk. An entry from an earlier boot that never got its mark may have lost data in a
  * crash, so it is unpacked again (see trusted()).
  */
-export async function unpackLayerFile(paths: LayerPaths, blobPath: string, diffId: string, signal?: AbortSignal): Promise<UnpackResult> {
+export async function unpackLayerFrom(paths: LayerPaths, input: LayerInput, diffId: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
   const final = paths.entry(diffId);
   if (isDir(join(final, 'fs'))) {
-    if (trusted(final)) return { layer: linked(paths, diffId), unpacked: false, bytes: 0 };
+    if (trusted(final)) {
+      if (opts.blobDigest !== undefined && !knownBlobs(final).includes(opts.blobDigest)) {
+        const { digest } = await readLayer(input, opts.signal);
+        if (digest !== diffId) throw new DiffIdMismatchError(diffId, digest);
+        appendFileSync(join(final, BLOBS_FILE), `${opts.blobDigest}\n`);
+      } else if ('stream' in input) {
+        for await (const chunk of input.stream) void chunk; // a stream is always read to its end
+      }
+      return { layer: linked(paths, diffId), unpacked: false, bytes: 0 };
+    }
     await discardStale(paths, final);
   }
   mkdirSync(paths.tmp, { recursive: true });
@@ -41,25 +61,12 @@ export async function unpackLayerFile(paths: LayerPaths, blobPath: string, diffI
   try {
     const root = join(tmp, 'fs');
     mkdirSync(root, { mode: 0o755 });
-    const source = await openLayer(blobPath);
-    const reader = new TarReader(source.chunks);
-    try {
-      const applier = new LayerApplier(root, tmp);
-      for await (const entry of reader.entries()) {
-        signal?.throwIfAborted();
-        await applier.apply(entry);
-      }
-      applier.finish();
-      await source.done();
-    } catch (err) {
-      source.destroy();
-      const code = (err as { code?: unknown }).code;
-      if (typeof code === 'string' && code.startsWith('Z_')) throw new InvalidTarError(`${source.compression} layer does not decompress: ${(err as Error).message}`);
-      throw err;
-    }
-    const actual = reader.digest();
-    if (actual !== diffId) throw new DiffIdMismatchError(diffId, actual);
+    const applier = new LayerApplier(root, tmp);
+    const { digest, bytes } = await readLayer(input, opts.signal, (entry) => applier.apply(entry));
+    applier.finish();
+    if (digest !== diffId) throw new DiffIdMismatchError(diffId, digest);
     writeFileSync(join(tmp, BOOT_FILE), bootId());
+    writeFileSync(join(tmp, BLOBS_FILE), opts.blobDigest !== undefined ? `${opts.blobDigest}\n` : '');
     let unpacked = true;
     try {
       await rename(tmp, final);
@@ -67,11 +74,39 @@ export async function unpackLayerFile(paths: LayerPaths, blobPath: string, diffI
       const code = (err as { code?: unknown }).code;
       if ((code !== 'ENOTEMPTY' && code !== 'EEXIST') || !isDir(join(final, 'fs'))) throw err;
       unpacked = false; // another process renamed first
+      if (opts.blobDigest !== undefined) appendFileSync(join(final, BLOBS_FILE), `${opts.blobDigest}\n`);
     }
     if (unpacked) syncLater(final);
-    return { layer: linked(paths, diffId), unpacked, bytes: reader.bytes };
+    return { layer: linked(paths, diffId), unpacked, bytes };
   } finally {
     await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Streams a layer blob through the tar reader (applying each member, if asked); the sha256 of the tar. */
+async function readLayer(input: LayerInput, signal: AbortSignal | undefined, apply?: (entry: TarEntry) => Promise<void>): Promise<{ digest: string; bytes: number }> {
+  const source = await openLayer(input);
+  const reader = new TarReader(source.chunks);
+  try {
+    for await (const entry of reader.entries()) {
+      signal?.throwIfAborted();
+      if (apply !== undefined) await apply(entry);
+    }
+    await source.done();
+  } catch (err) {
+    source.destroy();
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('Z_')) throw new InvalidTarError(`${source.compression} layer does not decompress: ${(err as Error).message}`);
+    throw err;
+  }
+  return { digest: reader.digest(), bytes: reader.bytes };
+}
+
+function knownBlobs(entry: string): string[] {
+  try {
+    return readFileSync(join(entry, BLOBS_FILE), 'utf8').split('\n');
+  } catch {
+    return [];
   }
 }
 
@@ -120,6 +155,7 @@ function isAlive(pid: number): boolean {
 
 const BOOT_FILE = 'boot_id';
 const SYNCED_FILE = 'synced';
+const BLOBS_FILE = 'blobs';
 
 let boot: string | undefined;
 function bootId(): string {
@@ -151,7 +187,7 @@ async function discardStale(paths: LayerPaths, entry: string): Promise<void> {
     await rename(aside, entry).catch(() => undefined);
     return;
   }
-  await rm(aside, { recursive: true, force: true });
+  await rm(aside, { recursive: true, force: true, maxRetries: 3 }); // the detached syncfs may still add its mark
 }
 
 /**
