@@ -7,6 +7,7 @@ import { requireTools, run, type RunResult } from '@berth/test-support/exec';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
+import { Containers } from '@berth/runtime/containers';
 import { berth, BERTH_CLI, busyboxImage } from './run-helpers.js';
 
 /** Detached containers under conmon: ps, logs, exec, stop, start, restart, kill, wait, rm, inspect, commit. */
@@ -83,6 +84,13 @@ describe('detached containers', { skip: process.getuid?.() !== 0 ? 'needs root' 
     assert.equal(inspect[0]?.Name, '/svc');
     assert.equal(inspect[0]?.State.Running, true);
     assert.ok((inspect[0]?.State.Pid ?? 0) > 1);
+    // what a layer prune must keep: the container's one layer
+    const containers = await Containers.open({ root });
+    try {
+      assert.equal((await containers.layersInUse()).size, 1);
+    } finally {
+      containers.close();
+    }
     // a name that is no container is still an image
     const img = JSON.parse(ok(await b('inspect', image), 'inspect image').stdout) as { Digest?: string; State?: unknown }[];
     assert.match(img[0]?.Digest ?? '', /^sha256:/);

@@ -122,6 +122,17 @@ export class Containers {
     return Promise.all(this.state.list().map((r) => this.reconcile(r)));
   }
 
+  /** The diff_ids of the layers the existing containers are made of: what pruneLayers must keep. */
+  async layersInUse(): Promise<Set<string>> {
+    const { openRootfs } = await import('../layers/rootfs.js');
+    const out = new Set<string>();
+    for (const r of this.state.list()) {
+      const rootfs = await openRootfs(this.paths.bundle(r.id)).catch(() => undefined); // none yet, or gone
+      for (const d of rootfs?.layers ?? []) out.add(d);
+    }
+    return out;
+  }
+
   /** A "running" row is exited when its exit file exists or its monitor is gone. */
   async reconcile(rec: ContainerRecord): Promise<ContainerRecord> {
     if (rec.status !== 'running') return rec;
