@@ -8,7 +8,7 @@ import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
 import { Containers } from '@berth/runtime/containers';
-import { berth, BERTH_CLI, busyboxImage } from './run-helpers.js';
+import { berth, BERTH_CLI, busyboxImage, CGROUP_LIMITS } from './run-helpers.js';
 
 /** Detached containers under conmon: ps, logs, exec, stop, start, restart, kill, wait, rm, inspect, commit. */
 describe('detached containers', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
@@ -153,9 +153,11 @@ describe('detached containers', { skip: process.getuid?.() !== 0 ? 'needs root' 
 
   it('runs with crun as well as runc (crun hidden from the cgroup v2 mount of this hybrid host)', async () => {
     requireTools('crun');
-    const fg = await b('run', '--rm', '--runtime', 'crun', '--network', 'none', '--memory', '64m', image, 'sh', '-c', 'echo $$; cat /sys/fs/cgroup/memory/memory.limit_in_bytes');
+    const fg = await b('run', '--rm', '--runtime', 'crun', '--network', 'none', '--memory', '64m', '--pids-limit', '30', image, 'sh', '-c', `echo $$; ${CGROUP_LIMITS}`);
     assert.equal(fg.code, 0, fg.stderr);
-    assert.equal(fg.stdout, '1\n67108864\n');
+    const [pid, memory, cpu, pids] = fg.stdout.trim().split('\n');
+    assert.deepEqual([pid, memory, pids], ['1', '67108864', '30']);
+    assert.ok(cpu === '-1' || cpu === 'max', `no CPU quota, got ${cpu ?? ''}`);
     const id = ok(await b('run', '-d', '--runtime', 'crun', '--network', 'none', image), 'run -d crun').stdout.trim();
     for (let i = 0; i < 50 && !(await b('logs', id)).stdout.includes('started'); i++) await new Promise((r) => setTimeout(r, 100));
     assert.equal(ok(await b('exec', id, 'echo', 'in crun'), 'exec').stdout, 'in crun\n');

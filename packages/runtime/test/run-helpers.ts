@@ -69,3 +69,12 @@ export function berth(root: string, args: readonly string[], o: { env?: NodeJS.P
     ...(o.input !== undefined ? { input: o.input } : {}),
   });
 }
+
+/**
+ * A shell line printing the container's memory limit, CPU quota (µs per 100 ms) and pids
+ * limit, one per line, from cgroup v1 files (this machine's hybrid) or v2 (memory.max,
+ * cpu.max, pids.max at the root of the container's cgroup namespace).
+ */
+export const CGROUP_LIMITS =
+  'if [ -e /sys/fs/cgroup/cgroup.controllers ]; then cat /sys/fs/cgroup/memory.max; cut -d" " -f1 /sys/fs/cgroup/cpu.max; cat /sys/fs/cgroup/pids.max; ' +
+  'else cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max; fi';

@@ -8,7 +8,7 @@ import { requireTools, run, type RunResult } from '@berth/test-support/exec';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
-import { berth, BERTH_CLI, busyboxImage } from './run-helpers.js';
+import { berth, BERTH_CLI, busyboxImage, CGROUP_LIMITS } from './run-helpers.js';
 
 /**
  * berth run and the container commands, end to end: images built here, pushed to a started
@@ -103,7 +103,7 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
 
   it('applies --memory, --cpus and --pids-limit through cgroups', async () => {
     const r = await berth(root, ['run', '--rm', '--network', 'none', '--memory', '64m', '--cpus', '0.5', '--pids-limit', '20', image, 'sh', '-c',
-      'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/pids/pids.max']);
+      CGROUP_LIMITS]);
     ok(r, 'run with limits');
     assert.deepEqual(r.stdout.trim().split('\n'), ['67108864', '50000', '20']);
   });
