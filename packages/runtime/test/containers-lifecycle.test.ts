@@ -88,6 +88,7 @@ describe('detached containers', { skip: process.getuid?.() !== 0 ? 'needs root' 
     const containers = await Containers.open({ root });
     try {
       assert.equal((await containers.layersInUse()).size, 1);
+      assert.equal(containers.imagesInUse().size, 1);
     } finally {
       containers.close();
     }

@@ -122,6 +122,11 @@ export class Containers {
     return Promise.all(this.state.list().map((r) => this.reconcile(r)));
   }
 
+  /** Manifest digests of the images existing containers were made from (what rmi should refuse, as docker does). */
+  imagesInUse(): Set<string> {
+    return new Set(this.state.list().map((r) => r.config.imageDigest));
+  }
+
   /** The diff_ids of the layers the existing containers are made of: what pruneLayers must keep. */
   async layersInUse(): Promise<Set<string>> {
     const { openRootfs } = await import('../layers/rootfs.js');
