@@ -256,7 +256,8 @@ export function registerContainerCommands(program: Command, io: Io, env: NodeJS.
         const r = await c.find(ref);
         await c.waitExit(r.id);
         const done = c.state.get(r.id);
-        io.out(`${done?.exitCode ?? 0}\n`);
+        if (done === undefined) throw new Error(`container ${r.name} was removed when it ended (--rm): its exit code is gone`);
+        io.out(`${done.exitCode ?? 0}\n`);
       }));
     });
 
