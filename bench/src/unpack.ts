@@ -9,7 +9,7 @@ import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, lstatSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { LayerPaths, unpackLayer } from "@berth/runtime";
+import { isSyncedLayer as isSynced, LayerPaths, unpackLayer } from "@berth/runtime";
 
 const CACHE = "/tmp/berth-bench-unpack";
 
@@ -76,7 +76,7 @@ async function corpus(mib: number): Promise<{ tar: string; gz: string; zst: stri
 }
 
 async function synced(entry: string): Promise<void> {
-  while (!existsSync(join(entry, "synced"))) await new Promise((r) => setTimeout(r, 10));
+  while (!isSynced(entry)) await new Promise((r) => setTimeout(r, 10));
   sh("sync", ["-f", entry]); // the mark's own write-back, as the detached process does
 }
 
@@ -100,7 +100,7 @@ async function main(): Promise<void> {
   const times: Record<string, number[]> = {};
   const entry = join(work, "layers", "sha256", layer.diffId.slice(7));
   // each case: the time until the call returns (what `berth run` waits for), then until the
-  // data is on disk (berth: its detached syncfs wrote the `synced` mark; tar: + sync -f)
+  // data is on disk (berth: its detached syncfs marked the entry; tar: + sync -f)
   const cases: [string, () => Promise<void>, () => Promise<void>][] = [
     ["berth gzip", async () => void (await unpackLayer(new LayerPaths(work), layer.gz, layer.diffId)), () => synced(entry)],
     ["tar -xzf", async () => (mkdirSync(work), sh("tar", ["-C", work, "-xzf", layer.gz])), async () => sh("sync", ["-f", work])],

@@ -18,6 +18,7 @@ export {
   diffToLayer,
   pruneLayers,
   LayerPaths,
+  isSyncedLayer,
   DiffIdMismatchError,
   UnsafeLayerError,
   InvalidTarError,

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { getAttributeSync } from '@napi-rs/xattr';
 import { requireTools } from '@berth/test-support/exec';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
-import { DiffIdMismatchError, InvalidTarError, LayerPaths, UnsafeLayerError, unpackLayer, unpackLayerStream } from '../src/index.js';
+import { DiffIdMismatchError, InvalidTarError, isSyncedLayer, LayerPaths, UnsafeLayerError, unpackLayer, unpackLayerStream } from '../src/index.js';
 import { dir, file, hardlink, headerBlock, MTIME, sha256, symlink, tarBytes, treeOf, writeLayer, type Compression, type RawEntry } from './layers-support.js';
 
 describe('layer unpacking', () => {
@@ -200,9 +200,12 @@ describe('layer unpacking', () => {
     await refused([file('d/.wh...', '')], UnsafeLayerError, /invalid whiteout/);
   });
 
-  test('a huge pax header is refused before it is read', async () => {
+  test('huge pax and GNU long-name records, and names beyond PATH_MAX, are refused', async () => {
     const huge = Buffer.concat([headerBlock({ name: 'PaxHeaders/x', flag: 'x', size: 8 * 1024 * 1024 }), Buffer.alloc(8 * 1024 * 1024, 0x31), Buffer.alloc(1024)]);
     await refused(huge, InvalidTarError, /exceeds/);
+    const longLink = Buffer.concat([headerBlock({ name: '././@LongLink', flag: 'L', size: 2 * 1024 * 1024 }), Buffer.alloc(2 * 1024 * 1024, 0x61), Buffer.alloc(1024)]);
+    await refused(longLink, InvalidTarError, /exceeds/);
+    await refused([file('x', 'x', { pax: { path: 'a/'.repeat(3000) } })], InvalidTarError, /longer than 4096/);
   });
 
   test('truncated archives, bad checksums and sparse files are refused', async () => {
@@ -261,10 +264,11 @@ describe('layer unpacking', () => {
   test('crash safety: an entry of an earlier boot without its synced mark is unpacked again', async () => {
     const { paths, blob, layer } = await unpack([file('data', 'important')]);
     const entry = join(layer.dir, '..');
-    for (let i = 0; i < 600 && !existsSync(join(entry, 'synced')); i++) await new Promise((r) => setTimeout(r, 50));
-    assert.ok(existsSync(join(entry, 'synced')), 'the background syncfs marks the entry');
+    for (let i = 0; i < 600 && !isSyncedLayer(entry); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(isSyncedLayer(entry), 'the background syncfs marks the entry');
+    assert.equal(statSync(join(entry, 'boot_id')).mode & 0o777, 0o444);
     // as after a crash before the data reached the disk, in an earlier boot
-    rmSync(join(entry, 'synced'));
+    rmSync(join(entry, 'boot_id'));
     writeFileSync(join(entry, 'boot_id'), '00000000-0000-0000-0000-000000000000\n');
     writeFileSync(join(layer.dir, 'data'), '');
     const again = await unpackLayer(paths, blob.path, blob.diffId);
@@ -272,8 +276,8 @@ describe('layer unpacking', () => {
     assert.equal(readFileSync(join(again.layer.dir, 'data'), 'utf8'), 'important');
     assert.deepEqual(readdirSync(paths.tmp), []);
     // an entry of an earlier boot that was synced is trusted
-    writeFileSync(join(entry, 'boot_id'), '00000000-0000-0000-0000-000000000000\n');
-    writeFileSync(join(entry, 'synced'), '');
+    rmSync(join(entry, 'boot_id'));
+    writeFileSync(join(entry, 'boot_id'), '00000000-0000-0000-0000-000000000000\n', { mode: 0o444 });
     assert.equal((await unpackLayer(paths, blob.path, blob.diffId)).unpacked, false);
   });
 

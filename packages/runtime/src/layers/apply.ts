@@ -13,6 +13,7 @@ export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 /** This process's umask (from /proc: process.umask() without an argument is deprecated). */
 const UMASK = Number.parseInt(/^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '777', 8);
+const MAX_CACHED_DIRS = 65_536;
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /**
@@ -110,6 +111,7 @@ export class LayerApplier {
     let dir = this.dirCache.get(key);
     if (dir === undefined) {
       dir = resolveDirIn(this.root, parts, name);
+      if (this.dirCache.size >= MAX_CACHED_DIRS) this.dirCache.clear(); // a cache, bounded
       this.dirCache.set(key, dir);
     }
     return dir;

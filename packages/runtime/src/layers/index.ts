@@ -24,6 +24,7 @@ export { createRootfs, openRootfs, overlaySupported } from './rootfs.js';
 export { diffToLayer } from './diff.js';
 export { pruneLayers, type PruneOptions } from './prune.js';
 export { LayerPaths } from './paths.js';
+export { isSynced as isSyncedLayer } from './unpack.js';
 export { DiffIdMismatchError, UnsafeLayerError, InvalidTarError } from './errors.js';
 export type { UnpackOptions, UnpackResult } from './unpack.js';
 export type { EnsureLayersOptions, LayerBlob, LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer, UnpackEvent } from './types.js';

@@ -8,8 +8,8 @@ import { parseDigest } from '@berth/oci';
  *     sha256/<hex>/           one unpacked layer, named by its diff_id; complete once visible
  *       fs/                   the layer's tree in overlay format (whiteouts are char 0/0 nodes,
  *                             opaque directories carry trusted.overlay.opaque=y): an overlay lowerdir
- *       boot_id               the boot it was unpacked in
- *       synced                present once a syncfs after the unpack returned (see unpack.ts)
+ *       boot_id               the boot it was unpacked in; made read-only (0444) once a syncfs
+ *                             after the unpack returned (see unpack.ts)
  *       blobs                 digests of the blobs verified to hold this content, one a line
  *     l/<16 hex>              -> ../sha256/<hex>/fs, a short name so that an overlay mount of many
  *                             layers fits the kernel's one-page limit on mount options (the

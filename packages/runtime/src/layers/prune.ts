@@ -51,7 +51,7 @@ export async function pruneLayers(store: LocalStore, opts: PruneOptions = {}): P
     } catch {
       // no link
     }
-    await rm(aside, { recursive: true, force: true, maxRetries: 3 }); // the detached syncfs may still add its mark
+    await rm(aside, { recursive: true, force: true });
     removed.push(diffId);
   }
   return removed;

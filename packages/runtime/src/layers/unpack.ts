@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LayerApplier } from './apply.js';
@@ -36,8 +36,8 @@ export interface UnpackOptions {
  * so the cache holds verified layers only.
  *
  * Durability without making `berth run` wait for the disk: the entry records the boot it
- * was unpacked in (boot_id), and a detached `sync -f` marks it `synced` once its data is on
- * disk. An entry from an earlier boot that never got its mark may have lost data in a
+ * was unpacked in (boot_id), and a detached `sync -f` marks it synced (boot_id made
+ * read-only) once its data is on disk. An entry from an earlier boot that never got its mark may have lost data in a
  * crash, so it is unpacked again (see trusted()).
  */
 export async function unpackLayerFrom(paths: LayerPaths, input: LayerInput, diffId: string, opts: UnpackOptions = {}): Promise<UnpackResult> {
@@ -66,6 +66,7 @@ export async function unpackLayerFrom(paths: LayerPaths, input: LayerInput, diff
     applier.finish();
     if (digest !== diffId) throw new DiffIdMismatchError(diffId, digest);
     writeFileSync(join(tmp, BOOT_FILE), bootId());
+    chmodSync(join(tmp, BOOT_FILE), 0o644); // writable: not synced yet, whatever the umask
     writeFileSync(join(tmp, BLOBS_FILE), opts.blobDigest !== undefined ? `${opts.blobDigest}\n` : '');
     let unpacked = true;
     try {
@@ -154,7 +155,6 @@ function isAlive(pid: number): boolean {
 }
 
 const BOOT_FILE = 'boot_id';
-const SYNCED_FILE = 'synced';
 const BLOBS_FILE = 'blobs';
 
 let boot: string | undefined;
@@ -163,9 +163,15 @@ function bootId(): string {
   return boot;
 }
 
+/** The detached syncfs has marked it. */
+export function isSynced(entry: string): boolean {
+  const st = statSync(join(entry, BOOT_FILE), { throwIfNoEntry: false });
+  return st !== undefined && (st.mode & 0o222) === 0;
+}
+
 /** Synced to disk, or unpacked in this boot (so no crash can have lost its data yet). */
 function trusted(entry: string): boolean {
-  if (existsSync(join(entry, SYNCED_FILE))) return true;
+  if (isSynced(entry)) return true;
   try {
     return readFileSync(join(entry, BOOT_FILE), 'utf8').trim() === bootId();
   } catch {
@@ -187,12 +193,13 @@ async function discardStale(paths: LayerPaths, entry: string): Promise<void> {
     await rename(aside, entry).catch(() => undefined);
     return;
   }
-  await rm(aside, { recursive: true, force: true, maxRetries: 3 }); // the detached syncfs may still add its mark
+  await rm(aside, { recursive: true, force: true });
 }
 
 /**
- * syncfs of new entries in a detached process that outlives this one, then their `synced`
- * marks (written after the data, so a mark implies the data). Entries unpacked in the same
+ * syncfs of new entries in a detached process that outlives this one, then their marks
+ * (after the data, so a mark implies the data). The mark is a chmod of an existing file,
+ * not a new file: it can never race with a deletion of the entry (rm -r, pruneLayers). Entries unpacked in the same
  * turn of the event loop share one process (they are on one file system).
  */
 let pendingSync: string[] = [];
@@ -202,7 +209,7 @@ function syncLater(entry: string): void {
   setImmediate(() => {
     const entries = pendingSync;
     pendingSync = [];
-    const script = 'sync -f "$1" && for d; do : > "$d/synced"; done && sync -f "$1"';
+    const script = `sync -f "$1" && for d; do chmod 0444 "$d/${BOOT_FILE}" 2>/dev/null; done; sync -f "$1"`;
     const child = spawn('sh', ['-c', script, 'sh', ...entries], { detached: true, stdio: 'ignore' });
     child.on('error', () => undefined);
     child.unref();
