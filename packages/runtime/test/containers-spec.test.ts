@@ -8,7 +8,6 @@ import {
   capabilitySet,
   DEFAULT_CAPABILITIES,
   defaultSeccomp,
-  formatRecords,
   InvalidCapabilityError,
   MASKED_PATHS,
   NoCommandError,
@@ -223,8 +222,6 @@ describe('users from the rootfs', () => {
 
 describe('container logs', () => {
   test('k8s-file records: streams, partial lines, --tail counts whole lines', async () => {
-    assert.equal(formatRecords('stdout', 'a\nb\npart', 'T'), 'T stdout F a\nT stdout F b\nT stdout P part\n');
-    assert.equal(formatRecords('stderr', 'x\n', 'T'), 'T stderr F x\n');
     assert.deepEqual(parseRecord('2024-01-01T00:00:00.000000001+00:00 stdout F hello'), { time: '2024-01-01T00:00:00.000000001+00:00', stream: 'stdout', text: 'hello\n' });
     assert.deepEqual(parseRecord('2024-01-01T00:00:00Z stderr P part'), { time: '2024-01-01T00:00:00Z', stream: 'stderr', text: 'part' });
     assert.equal(parseRecord('garbage'), undefined);

@@ -13,7 +13,7 @@ export { buildSpec, processArgs, processEnv, NoCommandError, MASKED_PATHS, READO
 export { capabilitySet, DEFAULT_CAPABILITIES, InvalidCapabilityError } from './capabilities.js';
 export { defaultSeccomp } from './seccomp.js';
 export { resolveUser, UnknownUserError } from './user.js';
-export { readLog, parseRecord, formatRecords, type LogRecord, type LogSink } from './logs.js';
+export { readLog, parseRecord, type LogRecord, type LogSink } from './logs.js';
 export { OciRuntime, RuntimeError } from './runc.js';
 export { ContainerPaths } from './paths.js';
 export { InvalidNameError } from './names.js';

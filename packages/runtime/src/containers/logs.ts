@@ -5,7 +5,6 @@
  * --tail keeps only the last N full lines.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { StringDecoder } from 'node:string_decoder';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface LogRecord {
@@ -117,40 +116,4 @@ export async function readLog(path: string, sink: LogSink, o: ReadLogOptions = {
   } finally {
     await fh.close();
   }
-}
-
-/** One chunk of a stream as k8s-file records: whole lines F, a trailing part P. */
-export function formatRecords(stream: 'stdout' | 'stderr', chunk: string, time: string): string {
-  const lines = chunk.split('\n');
-  const last = lines.pop() ?? '';
-  let out = lines.map((l) => `${time} ${stream} F ${l}\n`).join('');
-  if (last !== '') out += `${time} ${stream} P ${last}\n`;
-  return out;
-}
-
-/**
- * A foreground container's output: passed on to this process's stdout and stderr (at their
- * pace: the container waits when the terminal does) and appended to the container's log in
- * conmon's format, so `logs` works for every container. Resolves when both streams ended
- * and the log is written.
- */
-export async function teeOutput(streams: { stdout: NodeJS.ReadableStream; stderr: NodeJS.ReadableStream }, logPath: string): Promise<void> {
-  const { createWriteStream } = await import('node:fs');
-  const log = createWriteStream(logPath, { flags: 'a' });
-  const one = (name: 'stdout' | 'stderr', input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void> =>
-    new Promise((resolve) => {
-      // a character split between two chunks is decoded whole
-      const decoder = new StringDecoder('utf8');
-      input.on('data', (chunk: Buffer) => {
-        log.write(formatRecords(name, decoder.write(chunk), new Date().toISOString()));
-        if (!output.write(chunk)) {
-          input.pause();
-          output.once('drain', () => input.resume());
-        }
-      });
-      input.on('end', resolve);
-      input.on('error', () => resolve());
-    });
-  await Promise.all([one('stdout', streams.stdout, process.stdout), one('stderr', streams.stderr, process.stderr)]);
-  await new Promise<void>((resolve) => log.end(resolve));
 }

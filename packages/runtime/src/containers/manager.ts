@@ -20,7 +20,6 @@ import { createContainer, removeBundle, type CreateRequest } from './create.js';
 import { ContainerPaths } from './paths.js';
 import { OciRuntime } from './runc.js';
 import { ContainerNotFoundError, ContainerStateError } from './errors.js';
-import { teeOutput } from './logs.js';
 import { parseSignal, waitForwarding } from './signals.js';
 import { ContainerState, type ContainerRecord } from './state.js';
 
@@ -176,17 +175,13 @@ export class Containers {
   async runForeground(id: string, interactive: boolean): Promise<number> {
     const rec = await this.find(id);
     const rt = this.runtime(rec.config.runtime);
-    const tty = rec.config.tty;
-    // with a tty runc relays the terminal itself; otherwise the output passes through us into the log
-    const stdio: StdioOptions = [interactive || tty ? 'inherit' : 'ignore', tty ? 'inherit' : 'pipe', tty ? 'inherit' : 'pipe'];
+    const stdio: StdioOptions = [interactive || rec.config.tty ? 'inherit' : 'ignore', 'inherit', 'inherit'];
     // the runtime's own messages go to a file: stderr belongs to the container
     const log = join(this.paths.bundle(id), 'runtime.log');
     const child = rt.spawn([`--log=${log}`, '--log-format=json', 'run', '--bundle', this.paths.bundle(id), id], stdio);
-    const output = child.stdout !== null && child.stderr !== null ? teeOutput({ stdout: child.stdout, stderr: child.stderr }, this.paths.log(id)) : Promise.resolve();
     const done = waitForwarding(child, ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']);
     this.state.started(id, child.pid ?? 0, process.pid);
     const code = await done;
-    await output;
     return code === 0 ? 0 : ((await startFailureCode(log)) ?? code);
   }
 
