@@ -15,7 +15,8 @@ import { join } from 'node:path';
  *   /run/berth/
  *     runc/                         runc's state (--root), on tmpfs: gone after a reboot, as
  *                                   the containers are
- *     sock/<id>/attach              conmon's attach socket (a short path: sun_path is 108 bytes)
+ *     sock/<id> -> the bundle       conmon's short link to the bundle, where its `attach` socket
+ *                                   is: connected through the link, as sun_path holds 108 bytes
  */
 export class ContainerPaths {
   readonly db: string;
