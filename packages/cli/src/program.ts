@@ -4,6 +4,7 @@ import { load, save } from './archive.js';
 import * as cmd from './commands.js';
 import { parseFormat } from './output.js';
 import { parseSearchTerm, search } from './search.js';
+import { inspectContainer, registerContainerCommands } from './containers.js';
 
 /** Builds the `berth` command; `io` and `env` are injected so tests can drive it in-process. */
 export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): Command {
@@ -73,11 +74,12 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
 
   program
     .command('inspect')
-    .description('print an image\'s manifest and config as JSON')
-    .argument('<image>', 'local image name or id')
+    .description('print a container as JSON, or else an image\'s manifest and config')
+    .argument('<image>', 'container name or id, or local image name or id')
     .option('--format <format>', 'json (the default)')
     .action(async (image: string, opts: { format?: string }) => {
       if (opts.format !== undefined && parseFormat(opts.format) !== 'json') throw new Error('inspect prints JSON only: use --format json or leave it out');
+      if (await inspectContainer(program.opts<{ root?: string }>().root ?? defaultRoot(env), image, io)) return;
       await withStore((store) => cmd.inspect(store, io, image));
     });
 
@@ -140,6 +142,7 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
       await search(await cmd.clientFor(registry, opts), io, term, { limit: opts.limit, format });
     });
 
+  registerContainerCommands(program, io, env);
   return program;
 }
 

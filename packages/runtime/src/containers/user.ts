@@ -1,0 +1,75 @@
+import { readFileSync, realpathSync } from 'node:fs';
+import { join, relative, isAbsolute } from 'node:path';
+import type { SpecUser } from './spec-types.js';
+
+export class UnknownUserError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnknownUserError';
+  }
+}
+
+/** A file inside the rootfs, resolved so that symlinks cannot lead outside it; undefined when absent. */
+function readInRoot(rootfs: string, path: string): string | undefined {
+  let real: string;
+  try {
+    real = realpathSync(join(rootfs, path));
+  } catch {
+    return undefined;
+  }
+  const root = realpathSync(rootfs);
+  const rel = relative(root, real);
+  // an absolute symlink resolves against the host, not the rootfs: treat it as absent
+  if (rel.startsWith('..') || isAbsolute(rel)) return undefined;
+  try {
+    return readFileSync(real, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function entries(text: string | undefined): string[][] {
+  return (text ?? '').split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split(':'));
+}
+
+const NUMERIC = /^\d{1,10}$/;
+
+/**
+ * Resolves `user[:group]` (names or ids, as -u and the image's User take them) against the
+ * rootfs's /etc/passwd and /etc/group; supplementary groups are the user's groups there.
+ * An empty spec is root.
+ */
+export function resolveUser(rootfs: string, spec: string | undefined): SpecUser {
+  if (spec === undefined || spec === '') spec = '0';
+  const [userPart = '', groupPart] = spec.split(':', 2);
+  const passwd = entries(readInRoot(rootfs, 'etc/passwd'));
+  const groups = entries(readInRoot(rootfs, 'etc/group'));
+  let uid: number;
+  let gid: number | undefined;
+  let name: string | undefined;
+  if (NUMERIC.test(userPart)) {
+    uid = Number(userPart);
+    const row = passwd.find((r) => r[2] === userPart);
+    name = row?.[0];
+    gid = row !== undefined ? Number(row[3]) : 0;
+  } else {
+    const row = passwd.find((r) => r[0] === userPart);
+    if (row === undefined) throw new UnknownUserError(`unable to find user ${userPart.slice(0, 64)}: no matching entries in passwd file`);
+    uid = Number(row[2]);
+    gid = Number(row[3]);
+    name = userPart;
+  }
+  if (groupPart !== undefined && groupPart !== '') {
+    if (NUMERIC.test(groupPart)) gid = Number(groupPart);
+    else {
+      const row = groups.find((r) => r[0] === groupPart);
+      if (row === undefined) throw new UnknownUserError(`unable to find group ${groupPart.slice(0, 64)}: no matching entries in group file`);
+      gid = Number(row[2]);
+    }
+  }
+  if (!Number.isSafeInteger(uid) || uid > 0xfffffffe || !Number.isSafeInteger(gid) || (gid ?? 0) > 0xfffffffe) {
+    throw new UnknownUserError(`invalid user "${spec.slice(0, 64)}"`);
+  }
+  const additional = name === undefined ? [] : groups.filter((r) => (r[3] ?? '').split(',').includes(name)).map((r) => Number(r[2])).filter((g) => Number.isSafeInteger(g) && g !== gid);
+  return { uid, gid: gid ?? 0, ...(additional.length > 0 ? { additionalGids: additional } : {}) };
+}
