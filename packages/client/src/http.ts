@@ -91,7 +91,8 @@ async function exchange(url: URL, method: string, headers: Record<string, string
     // https through a proxy: TLS to the registry inside a CONNECT tunnel (one per request)
     const tunnel = await connectTunnel(proxy, url, signal);
     const secure = (await import('node:tls')).connect({ socket: tunnel, servername: url.hostname });
-    options = { ...options, agent: false, createConnection: () => secure };
+    // no agent at all: only then does node:http use createConnection (agent: false makes a new Agent)
+    options = { method, headers: sent, ...(signal !== undefined ? { signal } : {}), createConnection: () => secure };
   }
   return new Promise<IncomingMessage>((resolve, reject) => {
     let req: ClientRequest;
