@@ -7,6 +7,7 @@ import type { LocalStore, NameRow } from '@berth/store';
 import { findLocal, referenceOf, repositoryKey } from './local.js';
 import { ProgressBoard } from './progress.js';
 import { imageSource, indexSource } from './push-source.js';
+import { imageUse, pruneLayerCache } from './image-use.js';
 import { humanSize, shortDigest, shortId, table, type OutputFormat } from './output.js';
 
 export interface Io {
@@ -224,14 +225,26 @@ export function tag(store: LocalStore, source: string, target: string): void {
   store.tag({ repository: repositoryKey(ref), tag: ref.tag ?? 'latest', imageDigest: image.digest, indexDigest: name?.indexDigest });
 }
 
-export function rmi(store: LocalStore, io: Io, inputs: readonly string[]): void {
+/**
+ * Removes names (or, by id, a whole image), then images left nameless and their blobs, as
+ * docker does; an image a container was made from is refused while that container exists.
+ * Layers unpacked for images that are gone leave the layer cache.
+ */
+export async function rmi(store: LocalStore, io: Io, inputs: readonly string[]): Promise<void> {
+  const use = await imageUse(store.paths.root);
+  let removed = false;
   for (const input of inputs) {
     const { image, name } = findLocal(store, input);
+    const lastName = name === undefined || store.namesOf(image.digest).length <= 1;
+    const users = use?.containersOf.get(image.digest) ?? [];
+    if (lastName && users.length > 0) throw new Error(`image ${input} is used by container ${users.join(', ')}: remove the container first (berth rm)`);
     const result = name !== undefined ? store.remove([{ repository: name.repository, tag: name.tag }]) : store.remove([], [image.digest]);
     if (name !== undefined) io.out(`Untagged: ${name.repository}${name.tag !== '' ? `:${name.tag}` : `@${image.digest}`}\n`);
     else io.out(`Untagged: ${result.untagged} name(s) of ${shortId(image.configDigest)}\n`);
     for (const d of result.deleted) io.out(`Deleted: ${d}\n`);
+    removed ||= result.deleted.length > 0;
   }
+  if (removed) await pruneLayerCache(store, use);
 }
 
 export async function inspect(store: LocalStore, io: Io, input: string): Promise<void> {

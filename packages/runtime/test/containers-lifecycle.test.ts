@@ -185,4 +185,22 @@ describe('detached containers', { skip: process.getuid?.() !== 0 ? 'needs root' 
     assert.equal(gone.stdout, 'deleted\n');
     ok(await b('rm', 'tocommit'), 'rm');
   });
+
+  it('rmi refuses an image a container was made from, then removes it and its unpacked layers once the container is gone', async () => {
+    const other = join(dir, 'rmi-root');
+    const r = (...args: string[]): Promise<RunResult> => berth(other, args);
+    ok(await r('pull', '-q', image), 'pull');
+    ok(await r('run', '--name', 'holder', '--network', 'none', image, 'true'), 'run');
+    const layers = (): string[] => readdirSync(join(other, 'layers', 'sha256')).filter((n) => !n.startsWith('.'));
+    assert.ok(layers().length > 0, 'layers unpacked');
+    const refused = await r('rmi', image);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /^berth: image .* is used by container holder/);
+    assert.equal(refused.stderr.trimEnd().split('\n').length, 1);
+    assert.notEqual(ok(await r('images', '-q'), 'images').stdout.trim(), '', 'the image is still there');
+    ok(await r('rm', 'holder'), 'rm');
+    ok(await r('rmi', image), 'rmi');
+    assert.deepEqual(layers(), [], 'the layer cache holds nothing no image or container uses');
+    assert.equal(ok(await r('images', '-q'), 'images').stdout, '');
+  });
 });
