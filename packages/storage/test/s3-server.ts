@@ -43,6 +43,8 @@ export interface TestS3Server {
   inject(fault: S3Fault): () => void;
   /** Requests served so far, by method (to check what the registry asked S3). */
   readonly requests: Record<string, number>;
+  /** `x-amz-storage-class` and `x-amz-server-side-encryption*` headers of the requests, as "name: value". */
+  readonly amzHeaders: string[];
   /** Multipart uploads started and neither completed nor aborted. */
   openMultipartUploads(): Promise<number>;
   /** Stops and removes the data. */
@@ -58,6 +60,7 @@ export async function startS3Server(): Promise<TestS3Server> {
   const sockets = new Set<Socket>();
   const faults: { fault: S3Fault; left: number }[] = [];
   const requests: Record<string, number> = {};
+  const amzHeaders: string[] = [];
 
   const start = async (): Promise<void> => {
     if (server !== undefined) return;
@@ -74,6 +77,9 @@ export async function startS3Server(): Promise<TestS3Server> {
     });
     s.middleware.unshift(async (ctx, next) => {
       requests[ctx.method] = (requests[ctx.method] ?? 0) + 1;
+      for (const [name, value] of Object.entries(ctx.req.headers)) {
+        if (name === 'x-amz-storage-class' || name.startsWith('x-amz-server-side-encryption')) amzHeaders.push(`${name}: ${String(value)}`);
+      }
       const f = faults.find((x) => x.left > 0 && (x.fault.method === undefined || x.fault.method === ctx.method));
       if (f === undefined) return next();
       f.left--;
@@ -154,6 +160,7 @@ export async function startS3Server(): Promise<TestS3Server> {
       };
     },
     requests,
+    amzHeaders,
     async openMultipartUploads() {
       try {
         return (await readdir(join(directory, BUCKET, '._S3rver_uploads'))).length;

@@ -12,7 +12,7 @@ import { collect, hashStream, patternStream, sha256, streamOf } from './helpers.
 import { startS3Server, type TestS3Server } from './s3-server.js';
 
 /** An S3 store on a running test server, with its catalog in a fresh SQLite file. */
-export async function openS3Store(s3: TestS3Server, overrides: { partSize?: number; timeout?: number; attempts?: number } = {}) {
+export async function openS3Store(s3: TestS3Server, overrides: { partSize?: number; timeout?: number; attempts?: number; storageClass?: string; serverSideEncryption?: 'AES256' | 'aws:kms' } = {}) {
   const dir = await mkdtemp(join(tmpdir(), 'berth-s3-test-'));
   const metadata = new SqliteMetadataStore(join(dir, 'metadata.db'));
   const store = await S3BlobStore.open({
@@ -21,6 +21,8 @@ export async function openS3Store(s3: TestS3Server, overrides: { partSize?: numb
     endpoint: s3.endpoint,
     forcePathStyle: true,
     prefix: 'registry/',
+    ...(overrides.storageClass !== undefined ? { storageClass: overrides.storageClass } : {}),
+    ...(overrides.serverSideEncryption !== undefined ? { serverSideEncryption: overrides.serverSideEncryption } : {}),
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     spoolDir: join(dir, 'spool'),
     partSize: overrides.partSize ?? MIN_PART_SIZE,
@@ -202,6 +204,28 @@ describe('S3BlobStore specifics', () => {
       await store.append(id, 0, patternStream(0, MIN_PART_SIZE + 10));
       await assert.rejects(store.append(id, 5, streamOf('x')), /is at/);
       await store.cancel(id);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
+  test('the storage class and server-side encryption go with every object written: small and multipart', async () => {
+    const opened = await openS3Store(server, { storageClass: 'STANDARD_IA', serverSideEncryption: 'AES256' });
+    try {
+      const { store } = opened;
+      server.amzHeaders.length = 0;
+      for (const size of [100, MIN_PART_SIZE + 10]) {
+        const id = randomUUID();
+        await store.startUpload(id);
+        const { hex } = await hashStream(patternStream(0, size));
+        await store.append(id, 0, patternStream(0, size));
+        await store.commit(id, `sha256:${hex}`);
+      }
+      const seen = new Set(server.amzHeaders);
+      assert.ok(seen.has('x-amz-storage-class: STANDARD_IA'), [...seen].join('\n'));
+      assert.ok(seen.has('x-amz-server-side-encryption: AES256'), [...seen].join('\n'));
+      const creates = server.amzHeaders.filter((h) => h === 'x-amz-storage-class: STANDARD_IA').length;
+      assert.ok(creates >= 2, `both objects carry the class (${creates})`);
     } finally {
       await opened.cleanup();
     }
