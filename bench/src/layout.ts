@@ -63,7 +63,8 @@ async function writeRandomBlob(blobDir: string, size: number, chunk: Buffer): Pr
   return { mediaType: LAYER_MEDIA_TYPE, digest: `sha256:${hex}`, size };
 }
 
-async function writeJsonBlob(blobDir: string, value: unknown, mediaType: string): Promise<Descriptor> {
+/** A JSON blob (config, manifest) written into an OCI layout's blob directory. */
+export async function writeJsonBlob(blobDir: string, value: unknown, mediaType: string): Promise<Descriptor> {
   const bytes = Buffer.from(JSON.stringify(value));
   const hex = createHash("sha256").update(bytes).digest("hex");
   await writeFile(join(blobDir, hex), bytes, { mode: 0o644 });

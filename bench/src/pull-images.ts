@@ -6,7 +6,7 @@
 import { createHash, randomFillSync } from "node:crypto";
 import { chmod, mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, TAG } from "./layout.js";
+import { CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, TAG, writeJsonBlob } from "./layout.js";
 import type { Descriptor, ImageSpec, Layout } from "./layout.js";
 import { MiB } from "./util/stats.js";
 
@@ -69,13 +69,6 @@ async function writeTarLayer(blobDir: string, fileName: string, fileBytes: numbe
   const hex = hash.digest("hex");
   await rename(tmp, join(blobDir, hex));
   return { mediaType: LAYER_MEDIA_TYPE, digest: `sha256:${hex}`, size };
-}
-
-async function writeJsonBlob(blobDir: string, value: unknown, mediaType: string): Promise<Descriptor> {
-  const bytes = Buffer.from(JSON.stringify(value));
-  const hex = createHash("sha256").update(bytes).digest("hex");
-  await writeFile(join(blobDir, hex), bytes, { mode: 0o644 });
-  return { mediaType, digest: `sha256:${hex}`, size: bytes.length };
 }
 
 async function generate(spec: ImageSpec, dir: string): Promise<Layout> {
