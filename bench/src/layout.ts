@@ -72,29 +72,44 @@ export async function writeJsonBlob(blobDir: string, value: unknown, mediaType: 
 }
 
 async function generate(spec: ImageSpec, dir: string): Promise<Layout> {
-  await rm(dir, { recursive: true, force: true });
-  const blobDir = join(dir, "blobs", "sha256");
-  await mkdir(blobDir, { recursive: true, mode: 0o755 });
+  const blobDir = await startLayout(dir);
   const chunk = Buffer.allocUnsafe(Math.min(CHUNK, spec.layerBytes));
   const layers: Descriptor[] = [];
   for (let i = 0; i < spec.layers; i++) layers.push(await writeRandomBlob(blobDir, spec.layerBytes, chunk));
+  return finishLayout(spec, dir, layers, { config: {}, createdBy: "berth bench", comment: "random data" });
+}
+
+/** An empty layout directory (whatever was there is removed); returns its blob directory. */
+export async function startLayout(dir: string): Promise<string> {
+  await rm(dir, { recursive: true, force: true });
+  const blobDir = join(dir, "blobs", "sha256");
+  await mkdir(blobDir, { recursive: true, mode: 0o755 });
+  return blobDir;
+}
+
+/**
+ * Writes config, manifest, oci-layout and index.json for `layers` (uncompressed, so their
+ * digests are the diff_ids), then the `.complete.json` marker that makes the layout reusable.
+ */
+export async function finishLayout(
+  spec: ImageSpec,
+  dir: string,
+  layers: readonly Descriptor[],
+  image: { readonly config: Record<string, unknown>; readonly createdBy: string; readonly comment: string },
+): Promise<Layout> {
+  const blobDir = join(dir, "blobs", "sha256");
   const config = await writeJsonBlob(
     blobDir,
     {
       architecture: "amd64",
       os: "linux",
-      config: {},
-      // layers are uncompressed, so diff_ids equal the layer digests
+      config: image.config,
       rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) },
-      history: layers.map(() => ({ created_by: "berth bench", comment: "random data" })),
+      history: layers.map(() => ({ created_by: image.createdBy, comment: image.comment })),
     },
     CONFIG_MEDIA_TYPE,
   );
-  const manifest = await writeJsonBlob(
-    blobDir,
-    { schemaVersion: 2, mediaType: MANIFEST_MEDIA_TYPE, config, layers },
-    MANIFEST_MEDIA_TYPE,
-  );
+  const manifest = await writeJsonBlob(blobDir, { schemaVersion: 2, mediaType: MANIFEST_MEDIA_TYPE, config, layers }, MANIFEST_MEDIA_TYPE);
   await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }), { mode: 0o644 });
   const index = {
     schemaVersion: 2,
@@ -103,7 +118,7 @@ async function generate(spec: ImageSpec, dir: string): Promise<Layout> {
   };
   await writeFile(join(dir, "index.json"), JSON.stringify(index), { mode: 0o644 });
   for (const d of [dir, join(dir, "blobs"), blobDir]) await chmod(d, 0o755);
-  const layout: Layout = { spec, dir, manifest, totalBytes: spec.layers * spec.layerBytes };
+  const layout: Layout = { spec, dir, manifest, totalBytes: layers.reduce((n, l) => n + l.size, 0) };
   await writeFile(join(dir, ".complete.json"), JSON.stringify(layout), { mode: 0o644 });
   return layout;
 }

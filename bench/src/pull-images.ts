@@ -4,9 +4,9 @@
 // `application/vnd.oci.image.layer.v1.tar`, diff_id = layer digest. Streamed to disk in
 // 4 MiB chunks and hashed on the way; cached between runs under --layouts-dir.
 import { createHash, randomFillSync } from "node:crypto";
-import { chmod, mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
-import { CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, TAG, writeJsonBlob } from "./layout.js";
+import { finishLayout, LAYER_MEDIA_TYPE, startLayout } from "./layout.js";
 import type { Descriptor, ImageSpec, Layout } from "./layout.js";
 import { MiB } from "./util/stats.js";
 
@@ -72,35 +72,11 @@ async function writeTarLayer(blobDir: string, fileName: string, fileBytes: numbe
 }
 
 async function generate(spec: ImageSpec, dir: string): Promise<Layout> {
-  await rm(dir, { recursive: true, force: true });
-  const blobDir = join(dir, "blobs", "sha256");
-  await mkdir(blobDir, { recursive: true, mode: 0o755 });
+  const blobDir = await startLayout(dir);
   const chunk = Buffer.allocUnsafe(Math.min(CHUNK, spec.layerBytes));
   const layers: Descriptor[] = [];
   for (let i = 0; i < spec.layers; i++) layers.push(await writeTarLayer(blobDir, `data/${spec.id}-${i}.bin`, spec.layerBytes, chunk));
-  const config = await writeJsonBlob(
-    blobDir,
-    {
-      architecture: "amd64",
-      os: "linux",
-      config: { Cmd: ["/bin/sh"] },
-      rootfs: { type: "layers", diff_ids: layers.map((l) => l.digest) },
-      history: layers.map(() => ({ created_by: "berth pull bench", comment: "one file of random bytes" })),
-    },
-    CONFIG_MEDIA_TYPE,
-  );
-  const manifest = await writeJsonBlob(blobDir, { schemaVersion: 2, mediaType: MANIFEST_MEDIA_TYPE, config, layers }, MANIFEST_MEDIA_TYPE);
-  await writeFile(join(dir, "oci-layout"), JSON.stringify({ imageLayoutVersion: "1.0.0" }), { mode: 0o644 });
-  const index = {
-    schemaVersion: 2,
-    mediaType: "application/vnd.oci.image.index.v1+json",
-    manifests: [{ ...manifest, annotations: { "org.opencontainers.image.ref.name": TAG } }],
-  };
-  await writeFile(join(dir, "index.json"), JSON.stringify(index), { mode: 0o644 });
-  for (const d of [dir, join(dir, "blobs"), blobDir]) await chmod(d, 0o755);
-  const layout: Layout = { spec, dir, manifest, totalBytes: layers.reduce((n, l) => n + l.size, 0) };
-  await writeFile(join(dir, ".complete.json"), JSON.stringify(layout), { mode: 0o644 });
-  return layout;
+  return finishLayout(spec, dir, layers, { config: { Cmd: ["/bin/sh"] }, createdBy: "berth pull bench", comment: "one file of random bytes" });
 }
 
 /** The cached layout when it was made for this spec, otherwise a new one. */
