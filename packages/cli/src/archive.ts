@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { hostPlatform, indexEntries, selectPlatform } from '@berth/client';
-import { parseManifest } from '@berth/oci';
-import { familiarName, loadImages, saveImages, type LocalStore, type SaveItem } from '@berth/store';
+import { parseManifest, type ImageReference } from '@berth/oci';
+import { familiarName, loadImages, saveImages, type ImageRow, type LocalStore } from '@berth/store';
 import type { Io } from './commands.js';
 import { findLocal, referenceOf } from './local.js';
 
@@ -16,23 +16,23 @@ import { findLocal, referenceOf } from './local.js';
  * leaves no half archive under the name; to stdout only when that is not a terminal.
  */
 export async function save(store: LocalStore, inputs: readonly string[], opts: { output?: string }, stdout: Writable & { isTTY?: boolean }): Promise<void> {
-  const items: SaveItem[] = [];
+  // one entry per image, with every name it is saved under
+  const items = new Map<string, { image: ImageRow; names: ImageReference[] }>();
   for (const input of inputs) {
     const { image, name } = findLocal(store, input);
     const names = name !== undefined && name.tag !== '' ? [name] : store.namesOf(image.digest).filter((n) => n.tag !== '');
-    const existing = items.find((i) => i.image.digest === image.digest);
-    const refs = names.map(referenceOf);
-    if (existing !== undefined) items[items.indexOf(existing)] = { image, names: [...existing.names, ...refs] };
-    else items.push({ image, names: refs });
+    const item = items.get(image.digest) ?? { image, names: [] };
+    item.names.push(...names.map(referenceOf));
+    items.set(image.digest, item);
   }
   if (opts.output === undefined) {
     if (stdout.isTTY === true) throw new Error('refusing to write an image archive to a terminal: use -o FILE or redirect standard output');
-    await saveImages(store, items, stdout);
+    await saveImages(store, [...items.values()], stdout);
     return;
   }
   const tmp = `${opts.output}.${randomUUID().slice(0, 8)}.tmp`;
   try {
-    await saveImages(store, items, createWriteStream(tmp, { highWaterMark: 1024 * 1024 }));
+    await saveImages(store, [...items.values()], createWriteStream(tmp, { highWaterMark: 1024 * 1024 }));
     const fh = await open(tmp, 'r+');
     try {
       await fh.sync();

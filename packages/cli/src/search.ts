@@ -1,7 +1,6 @@
 import type { RegistryClient } from '@berth/client';
 import type { Io } from './commands.js';
-import { table } from './output.js';
-import type { OutputFormat } from './output.js';
+import { table, type OutputFormat } from './output.js';
 
 /** Catalog pages asked for at once, and the most read per search (bounded work). */
 const PAGE = 100;

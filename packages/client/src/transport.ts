@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { basicHeader, parseChallenge, parseTokenResponse, TokenCache, type Challenge, type Credentials } from './auth.js';
-import { describe, isRetryable, RegistryError } from './errors.js';
+import { describe, errorCode, isRetryable, RegistryError } from './errors.js';
 import { httpRequest, type ResponseBody } from './http.js';
 import { DEFAULT_RETRY, withRetries, type RetryPolicy } from './retry.js';
 
@@ -112,8 +112,8 @@ export class Transport {
       return await httpRequest({ url: this.url(opts.path), method: opts.method, headers, body: opts.body?.(), signal: opts.signal });
     } catch (err) {
       // transient failures are retried; others (no such host, TLS refused) are final, same words
-      const code = (err as { code?: unknown }).code;
-      if (isRetryable(err) || (typeof code === 'string' && /^(E[A-Z]+|UND_ERR_\w+|ERR_TLS_\w+|[A-Z_]*CERT[A-Z_]*)$/.test(code))) {
+      const code = errorCode(err);
+      if (isRetryable(err) || (code !== undefined && /^(E[A-Z]+|ERR_TLS_\w+|[A-Z_]*CERT[A-Z_]*)$/.test(code))) {
         throw new RegistryError('unreachable', `cannot reach registry ${this.options.registry} (${this.base}): ${describe(err)}`, isRetryable(err));
       }
       throw err;
