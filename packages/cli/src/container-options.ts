@@ -1,5 +1,5 @@
 /** Parsing `berth run` flag values: each bad value is one clear error naming the flag. */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 export class FlagError extends Error {
@@ -61,9 +61,8 @@ export function envFlag(v: string, env: NodeJS.ProcessEnv): string | undefined {
 export async function envFile(path: string, env: NodeJS.ProcessEnv): Promise<string[]> {
   let text: string;
   try {
-    const buf = await readFile(path);
-    if (buf.length > 1024 * 1024) throw new FlagError(`--env-file ${path}: larger than 1 MiB`);
-    text = buf.toString('utf8');
+    if ((await stat(path)).size > 1024 * 1024) throw new FlagError(`--env-file ${path}: larger than 1 MiB`);
+    text = await readFile(path, 'utf8');
   } catch (err) {
     if (err instanceof FlagError) throw err;
     throw new FlagError(`--env-file ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message}`);

@@ -1,4 +1,4 @@
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
 import { join, relative, isAbsolute } from 'node:path';
 import type { SpecUser } from './spec-types.js';
 
@@ -8,6 +8,8 @@ export class UnknownUserError extends Error {
     this.name = 'UnknownUserError';
   }
 }
+
+const MAX_ACCOUNTS_FILE = 4 * 1024 * 1024;
 
 /** A file inside the rootfs, resolved so that symlinks cannot lead outside it; undefined when absent. */
 function readInRoot(rootfs: string, path: string): string | undefined {
@@ -22,8 +24,11 @@ function readInRoot(rootfs: string, path: string): string | undefined {
   // an absolute symlink resolves against the host, not the rootfs: treat it as absent
   if (rel.startsWith('..') || isAbsolute(rel)) return undefined;
   try {
+    // the image controls this file: a passwd or group file past MAX_ACCOUNTS_FILE is not read
+    if (statSync(real).size > MAX_ACCOUNTS_FILE) throw new UnknownUserError(`${path} in the image is larger than ${MAX_ACCOUNTS_FILE} bytes`);
     return readFileSync(real, 'utf8');
-  } catch {
+  } catch (err) {
+    if (err instanceof UnknownUserError) throw err;
     return undefined;
   }
 }
