@@ -19,7 +19,7 @@ import { QuietGate } from "./util/quiet.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, "..", "..", "..");
-const CLI = join(repoRoot, "packages/cli/dist/src/main.js");
+const CLI = join(repoRoot, "packages/cli/dist/bundle/berth.cjs");
 const ALL_TOOLS = ["berth", "skopeo-oci", "skopeo-dir", "docker", "podman"];
 
 function log(msg: string): void {

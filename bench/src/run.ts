@@ -23,7 +23,7 @@ import { run, runOk } from './util/proc.js';
 import { median } from './util/stats.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
-const BERTH = join(repoRoot, 'packages/cli/dist/src/main.js');
+const BERTH = join(repoRoot, 'packages/cli/dist/bundle/berth.cjs');
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);

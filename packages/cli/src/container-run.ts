@@ -84,10 +84,11 @@ export async function run(store: LocalStore, root: string, io: Io, image: string
     containers.runtime(runtimeName);
     const id = await containers.create({
       image: { name: image, id: row.configDigest, digest: row.digest, config: config.config ?? {} },
-      rootfs: async (_target, bundle) => {
-        // writable even with --read-only: runc makes its mount points, then remounts the root read-only
-        await createRootfs(layers, bundle);
-      },
+      // writable even with --read-only: runc makes its mount points, then remounts the root
+      // read-only; runc mounts it inside the container (nothing to unmount here afterwards;
+      // crun cannot mount "/" so, it gets a host mount), and an --rm container's writes are
+      // never synced (overlay's volatile)
+      rootfs: (_target, bundle) => createRootfs(layers, bundle, { inRuntime: runtimeName === 'runc', volatile: flags.rm === true }),
       ...(flags.name !== undefined ? { name: flags.name } : {}),
       command,
       ...(flags.entrypoint !== undefined ? { entrypoint: flags.entrypoint } : {}),

@@ -22,4 +22,4 @@ function oneLine(err: unknown): string {
   return text.split('\n')[0] ?? text;
 }
 
-await main();
+void main();

@@ -1,12 +1,14 @@
 import { Command, Option } from 'commander';
 import { defaultRoot, LocalStore } from '@berth/store';
-import { load, save } from './archive.js';
-import * as cmd from './commands.js';
+import type * as cmd from './commands.js';
 import { parseFormat } from './output.js';
 import { parseSearchTerm, search } from './search.js';
 import { inspectContainer, registerContainerCommands } from './containers.js';
 
 /** Builds the `berth` command; `io` and `env` are injected so tests can drive it in-process. */
+/** The commands' code, loaded by the command that runs (the registry client and its HTTP stack only for those that talk to one). */
+const commands = (): Promise<typeof cmd> => import('./commands.js');
+
 export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): Command {
   const program = new Command('berth')
     .description('Berth: pull, push and manage OCI images')
@@ -35,13 +37,15 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .option('--platform <os/arch[/variant]>', 'platform to pick from a multi-platform image (default: this host)')
     .option('--all-platforms', 'also fetch every other platform of a multi-platform image (push then sends the whole index)')
     .action(async (image: string, opts: cmd.RemoteOptions & { platform?: string; allPlatforms?: boolean }) => {
-      await withStore((store) => cmd.pull(store, io, image, opts));
+      const c = await commands();
+      await withStore((store) => c.pull(store, io, image, opts));
     });
 
   remote(program.command('push').description('push a local image to a registry').argument('<image>', 'local image name, pushed to the registry it names'))
     .addOption(new Option('--chunk-size <bytes>', 'upload blobs bigger than this in chunks of this size').argParser((v) => parseSize(v)).hideHelp())
     .action(async (image: string, opts: cmd.RemoteOptions & { chunkSize?: number }) => {
-      await withStore((store) => cmd.push(store, io, image, opts));
+      const c = await commands();
+      await withStore((store) => c.push(store, io, image, opts));
     });
 
   program
@@ -52,7 +56,8 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .option('--format <format>', 'table (default) or json (one object per line)')
     .action(async (opts: { quiet?: boolean; digests?: boolean; format?: string }) => {
       const format = parseFormat(opts.format);
-      await withStore((store) => cmd.images(store, io, { ...opts, format }));
+      const c = await commands();
+      await withStore((store) => c.images(store, io, { ...opts, format }));
     });
 
   program
@@ -61,7 +66,8 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .argument('<source>', 'local image')
     .argument('<target>', 'new name[:tag]')
     .action(async (source: string, target: string) => {
-      await withStore((store) => cmd.tag(store, source, target));
+      const c = await commands();
+      await withStore((store) => c.tag(store, source, target));
     });
 
   program
@@ -69,7 +75,8 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .description('remove local image names, then images and blobs nothing uses any more')
     .argument('<image...>', 'image names or ids')
     .action(async (images: string[]) => {
-      await withStore((store) => cmd.rmi(store, io, images));
+      const c = await commands();
+      await withStore((store) => c.rmi(store, io, images));
     });
 
   program
@@ -80,7 +87,8 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .action(async (image: string, opts: { format?: string }) => {
       if (opts.format !== undefined && parseFormat(opts.format) !== 'json') throw new Error('inspect prints JSON only: use --format json or leave it out');
       if (await inspectContainer(program.opts<{ root?: string }>().root ?? defaultRoot(env), image, io)) return;
-      await withStore((store) => cmd.inspect(store, io, image));
+      const c = await commands();
+      await withStore((store) => c.inspect(store, io, image));
     });
 
   program
@@ -89,6 +97,7 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .argument('<image...>', 'image names or ids')
     .option('-o, --output <file>', 'write to this file instead of standard output')
     .action(async (images: string[], opts: { output?: string }) => {
+      const { save } = await import('./archive.js');
       await withStore((store) => save(store, images, opts, process.stdout));
     });
 
@@ -98,6 +107,7 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .option('-i, --input <file>', 'read from this file instead of standard input')
     .option('-q, --quiet', 'accepted for docker compatibility; only the result is printed anyway')
     .action(async (opts: { input?: string }) => {
+      const { load } = await import('./archive.js');
       await withStore((store) => load(store, io, opts, process.stdin));
     });
 
@@ -113,7 +123,7 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
       if (opts.username === undefined || opts.username === '') throw new Error('give a user name with -u');
       const password = opts.passwordStdin === true ? await readStdin() : (opts.password ?? env['BERTH_PASSWORD']);
       if (password === undefined || password === '') throw new Error('give a password with --password-stdin, -p or $BERTH_PASSWORD');
-      await cmd.login(io, registry, { username: opts.username, password }, opts);
+      await (await commands()).login(io, registry, { username: opts.username, password }, opts);
     });
 
   program
@@ -121,7 +131,7 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .description('forget the credentials stored for a registry')
     .argument('<registry>', 'registry host')
     .action(async (registry: string) => {
-      await cmd.logout(io, registry);
+      await (await commands()).logout(io, registry);
     });
 
   program
@@ -130,7 +140,7 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .option('--registry <host>', 'a registry to ask (repeatable)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--format <format>', 'table (default) or json')
     .action(async (opts: { registry: string[]; format?: string }) => {
-      await cmd.version(io, { registries: opts.registry, format: parseFormat(opts.format) });
+      await (await commands()).version(io, { registries: opts.registry, format: parseFormat(opts.format) });
     });
 
   remote(program.command('search').description("search a registry's catalog for repositories whose name contains TERM").argument('<registry/term>', 'e.g. registry.example.com/app'))
@@ -139,7 +149,7 @@ export function buildProgram(io: cmd.Io, env: NodeJS.ProcessEnv = process.env): 
     .action(async (input: string, opts: cmd.RemoteOptions & { limit: number; format?: string }) => {
       const format = parseFormat(opts.format);
       const { registry, term } = parseSearchTerm(input);
-      await search(await cmd.clientFor(registry, opts), io, term, { limit: opts.limit, format });
+      await search(await (await commands()).clientFor(registry, opts), io, term, { limit: opts.limit, format });
     });
 
   registerContainerCommands(program, io, env);

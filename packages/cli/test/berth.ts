@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { run, type RunResult } from '@berth/test-support/exec';
 
-/** The built CLI (packages/cli/dist/test -> dist/src/main.js). */
-export const BERTH_CLI = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'src', 'main.js');
+/** The CLI as users run it: the bundle `npm run build` makes (packages/cli/dist/test -> dist/bundle/berth.cjs). */
+export const BERTH_CLI = join(fileURLToPath(new URL('.', import.meta.url)), '..', 'bundle', 'berth.cjs');
 
 /**
  * Runs `berth --root <root> ...args` as its own process; never throws on a non-zero exit.

@@ -239,4 +239,89 @@ describe('container root file systems', () => {
       await rootfs.remove();
     }
   });
+
+  test('LayerView reads the unmounted layers as the mounted overlay shows them, symlinks kept inside the root', async () => {
+    const mounted = await createRootfs(base, join(tmp, 'cview'), { mode: 'overlay' });
+    try {
+      const read = (path: string): string | undefined => {
+        try {
+          return readFileSync(join(mounted.path, path), 'utf8');
+        } catch {
+          return undefined;
+        }
+      };
+      const view = mounted.view();
+      const paths = ['keep', 'a/x', 'a/y', 'a/z', 'gone', 'link', 'opq/new', 'opq/old1', 'opq/olddir/deep', 'repl', 'repl/inner', 'a', 'nothing/here', 'keep/below'];
+      for (const path of paths) {
+        assert.equal(view.readFile(path, 1024, () => new Error('big'))?.toString('utf8'), read(path), path);
+      }
+      // ".." stops at the root, as in the container
+      assert.equal(view.readFile('../../keep', 1024, () => new Error('big'))?.toString('utf8'), 'v2');
+      assert.equal(view.readFile('/a/../a/../keep', 1024, () => new Error('big'))?.toString('utf8'), 'v2');
+      // the upper takes part too: a file written through the mount, and one deleted
+      writeFileSync(join(mounted.path, 'a/new'), 'fresh');
+      rmSync(join(mounted.path, 'a/y'));
+      for (const path of ['a/new', 'a/y', 'a/z']) assert.equal(view.readFile(path, 1024, () => new Error('big'))?.toString('utf8'), read(path), path);
+      assert.throws(() => view.readFile('a/new', 2, () => new Error('too big')), /too big/);
+    } finally {
+      await mounted.remove();
+    }
+
+    // links resolve against the container's root, never the host's
+    const links = dirsOf([
+      await layer([dir('etc'), file('real', 'inside'), symlink('etc/passwd', '/real'), symlink('up', '../../../real'), symlink('l1', 'l2'), symlink('l2', 'l1'), symlink('host', '/etc/hostname'), symlink('d', 'etc')]),
+    ]);
+    const rootfs = await createRootfs(links, join(tmp, 'clinks'), { mode: 'overlay' });
+    try {
+      const view = rootfs.view();
+      const text = (path: string): string | undefined => view.readFile(path, 1024, () => new Error('big'))?.toString('utf8');
+      assert.equal(text('etc/passwd'), 'inside');
+      assert.equal(text('up'), 'inside');
+      assert.equal(text('d/passwd'), 'inside');
+      assert.equal(text('l1'), undefined, 'a symlink loop is no file');
+      assert.equal(text('host'), undefined, "the host's /etc/hostname is not read");
+      assert.equal(text('etc'), undefined, 'a directory is no file');
+    } finally {
+      await rootfs.remove();
+    }
+  });
+
+  test('inRuntime: after one host mount has worked, the overlay is left to the runtime as a spec mount of "/"', async () => {
+    const containers = join(tmp, 'containers');
+    mkdirSync(containers);
+    const first = await createRootfs(base, join(containers, 'c1'), { inRuntime: true });
+    try {
+      assert.equal(first.specMount, undefined, 'the first is mounted here: it proves overlayfs works beside the cache');
+      assert.ok(isMounted(first.path));
+      assert.ok(existsSync(join(containers, '.overlay-mounts')));
+    } finally {
+      await first.remove();
+    }
+    const second = await createRootfs(base, join(containers, 'c2'), { inRuntime: true, volatile: true });
+    try {
+      assert.equal(isMounted(second.path), false, 'nothing is mounted on the host');
+      const options = second.specMount?.options ?? [];
+      const lower = options.find((o) => o.startsWith('lowerdir='))?.slice('lowerdir='.length).split(':') ?? [];
+      assert.deepEqual(lower, [...base.layers].reverse().map((l) => join(paths.dir, l.link)), 'absolute lowerdirs, top-most first');
+      assert.ok(options.includes(`upperdir=${join(containers, 'c2', 'upper')}`));
+      assert.ok(options.includes('volatile'));
+      // what the runtime will mount is what mount(8) mounts: the same tree
+      const target = join(tmp, 'cspec');
+      mkdirSync(target);
+      const m = spawnSync('mount', ['-t', 'overlay', 'overlay', '-o', options.join(','), target], { encoding: 'utf8' });
+      assert.equal(m.status, 0, m.stderr);
+      try {
+        assert.deepEqual(treeOf(target), expected);
+      } finally {
+        spawnSync('umount', [target]);
+      }
+      const again = await openRootfs(join(containers, 'c2'));
+      await again.mount();
+      assert.equal(isMounted(again.path), false, 'mount() of a runtime-mounted rootfs is a no-op');
+      assert.equal(again.view().readFile('keep', 1024, () => new Error('big'))?.toString('utf8'), 'v2');
+    } finally {
+      await second.remove();
+    }
+    assert.equal(existsSync(join(containers, 'c2', 'upper')), false);
+  });
 });

@@ -6,8 +6,8 @@ import { run, which, type RunResult } from '@berth/test-support/exec';
 import { MT, openLayout } from '@berth/test-support/images';
 import type { TarEntry } from '@berth/test-support/tar';
 
-/** The built CLI (packages/runtime/dist/test -> packages/cli/dist/src/main.js). */
-export const BERTH_CLI = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'cli', 'dist', 'src', 'main.js');
+/** The CLI as users run it: the bundle (packages/runtime/dist/test -> packages/cli/dist/bundle/berth.cjs). */
+export const BERTH_CLI = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..', 'cli', 'dist', 'bundle', 'berth.cjs');
 
 /** Busybox applets the tests use inside containers. */
 const APPLETS = ['sh', 'ls', 'cat', 'echo', 'true', 'false', 'hostname', 'sleep', 'id', 'touch', 'mkdir', 'grep', 'wc', 'httpd', 'tty', 'test', 'env', 'pwd', 'rm', 'ps', 'trap'];

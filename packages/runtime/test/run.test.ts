@@ -23,6 +23,10 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
     test(name, withLogs(() => [registryLog(registry)], fn));
   };
   const ok = (r: RunResult, what: string): void => assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
+  const ok2 = (r: RunResult, what: string): RunResult => {
+    ok(r, what);
+    return r;
+  };
   const fails = (r: RunResult, pattern: RegExp, what: string): void => {
     assert.notEqual(r.code, 0, `${what} should fail: ${r.stdout}`);
     const lines = r.stderr.trimEnd().split('\n');
@@ -81,7 +85,7 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
     assert.doesNotMatch(r.stdout, /written/);
     assert.match(r.stdout, /No such file/);
     // nothing left of the removed containers
-    assert.deepEqual(readdirSync(join(root, 'containers')), []);
+    assert.deepEqual(readdirSync(join(root, 'containers')).filter((n) => n !== '.overlay-mounts'), [], 'no container is left (the overlay marker stays)');
   });
 
   it('bind-mounts -v volumes, read-only with :ro', async () => {
@@ -99,6 +103,25 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
     assert.notEqual(ro.code, 0);
     assert.match(ro.stderr, /Read-only file system/);
     assert.equal(existsSync(join(vol, 'ro.txt')), false);
+  });
+
+  it('leaves the overlay to runc: nothing mounted on the host, exec -u reads the users from the layers', async () => {
+    ok(await berth(root, ['run', '--rm', '--network', 'none', image, 'true']), 'a first container (proves overlayfs here)');
+    const id = ok2(await berth(root, ['run', '-d', '--network', 'none', image, 'sh', '-c', 'echo up > /tmp/up; sleep 600']), 'run -d').stdout.trim();
+    try {
+      const bundle = join(root, 'containers', id);
+      const mounts = readFileSync('/proc/self/mountinfo', 'utf8');
+      assert.equal(mounts.includes(bundle), false, `no host mount under ${bundle}`);
+      const config = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { mounts: { destination: string; type: string }[] };
+      assert.deepEqual(config.mounts[0] && { destination: config.mounts[0].destination, type: config.mounts[0].type }, { destination: '/', type: 'overlay' });
+      const ex = await berth(root, ['exec', '-u', 'app', id, 'sh', '-c', 'id -u; id -G; cat /tmp/up']);
+      ok(ex, 'exec -u');
+      assert.deepEqual(ex.stdout.trim().split('\n'), ['1000', '1000 2000', 'up']);
+      assert.equal(readFileSync(join(bundle, 'upper', 'tmp', 'up'), 'utf8'), 'up\n', 'the writes are in the writable layer');
+    } finally {
+      ok(await berth(root, ['rm', '-f', id]), 'rm -f');
+    }
+    assert.equal(existsSync(join(root, 'containers', id)), false);
   });
 
   it('applies --memory, --cpus and --pids-limit through cgroups', async () => {

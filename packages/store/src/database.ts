@@ -1,6 +1,6 @@
-import { existsSync, unlinkSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import Database from 'better-sqlite3';
+import { unlinkSync } from 'node:fs';
+import type Database from 'better-sqlite3';
+import { openSqlite } from './sqlite.js';
 import { MIGRATIONS } from './migrations.js';
 
 type Row = Record<string, unknown>;
@@ -31,20 +31,6 @@ export interface NewImage {
   readonly blobs: readonly string[];
 }
 
-/**
- * The addon's path where an npm install puts it, so better-sqlite3 skips the `bindings`
- * package's search through a dozen candidate paths on every CLI start; undefined (the
- * search) when it is elsewhere.
- */
-function addonPath(): string | undefined {
-  try {
-    const path = createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node');
-    return existsSync(path) ? path : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Leases older than this are left over by a process that was killed and whose pid came back. */
 const LEASE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
@@ -59,12 +45,7 @@ export class StoreDatabase {
   private readonly s: ReturnType<typeof prepare>;
 
   constructor(path: string) {
-    const nativeBinding = addonPath();
-    this.db = new Database(path, nativeBinding !== undefined ? { nativeBinding } : {});
-    this.db.pragma('busy_timeout = 30000');
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
+    this.db = openSqlite(path);
     migrate(this.db);
     this.s = prepare(this.db);
   }

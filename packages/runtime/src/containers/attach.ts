@@ -68,7 +68,8 @@ export async function exec(c: Containers, ref: string, command: readonly string[
   for (const e of o.env) args.push('--env', e);
   if (o.workdir !== undefined) args.push('--cwd', o.workdir);
   if (o.user !== undefined) {
-    const u = resolveUser(c.paths.rootfs(rec.id), o.user);
+    const { openRootfs } = await import('../layers/rootfs.js');
+    const u = resolveUser((await openRootfs(c.paths.bundle(rec.id))).view(), o.user);
     args.push('--user', `${u.uid}:${u.gid}`);
     for (const g of u.additionalGids ?? []) args.push('--additional-gids', String(g));
   }

@@ -3,9 +3,11 @@
  * (rootfs, /etc files, config.json). Any failure undoes all of it, so a bad flag or an
  * unknown user leaves nothing behind.
  */
-import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import type { Rootfs } from '../layers/types.js';
 import { writeNetworkFiles } from '../network/files.js';
 import type { ContainerConfig, PortMapping } from './config.js';
 import { checkName, newId, randomName } from './names.js';
@@ -15,8 +17,11 @@ import { buildSpec, processArgs, type ImageRunConfig, type VolumeMount } from '.
 import type { ContainerState } from './state.js';
 import { resolveUser } from './user.js';
 
-/** Makes the container's root file system at `target` (an empty directory) inside `bundle`. */
-export type RootfsSource = (target: string, bundle: string) => Promise<void>;
+/**
+ * Makes the container's root file system at `target` (an empty directory) inside `bundle`,
+ * or has the runtime make it there (Rootfs.specMount).
+ */
+export type RootfsSource = (target: string, bundle: string) => Promise<Rootfs>;
 
 export interface CreateRequest {
   readonly image: { readonly name: string; readonly id: string; readonly digest: string; readonly config: ImageRunConfig };
@@ -56,7 +61,8 @@ export class InvalidRequestError extends Error {
 /** Removes a bundle: its rootfs is unmounted first (lazily, so a busy mount cannot block), then the files. */
 export async function removeBundle(paths: ContainerPaths, id: string, unmount: (target: string) => Promise<void>): Promise<void> {
   await unmount(paths.rootfs(id)).catch(() => undefined);
-  await rm(paths.bundle(id), { recursive: true, force: true, maxRetries: 3 });
+  // a few small files and the writable layer: the synchronous walk takes a third of the time
+  rmSync(paths.bundle(id), { recursive: true, force: true, maxRetries: 3 });
 }
 
 export async function createContainer(
@@ -115,8 +121,8 @@ export async function createContainer(
     await mkdir(paths.rootfs(id), { recursive: true });
     // the root file system and the network do not depend on each other: both at once
     const rootfs = (async () => {
-      await req.rootfs(paths.rootfs(id), bundle);
-      return resolveUser(paths.rootfs(id), config.user);
+      const made = await req.rootfs(paths.rootfs(id), bundle);
+      return { user: resolveUser(made.view(), config.user), mount: made.specMount };
     })();
     const network = (async () => {
       // none: runc's own fresh namespace (loopback only, nothing to set up or release)
@@ -128,7 +134,7 @@ export async function createContainer(
     const [u, n] = await Promise.allSettled([rootfs, network]);
     if (u.status === 'rejected') throw u.reason;
     if (n.status === 'rejected') throw n.reason;
-    const user = u.value;
+    const { user, mount } = u.value;
     const { net, files } = n.value;
     const etc = { hostname: files.hostname, hosts: files.hosts, 'resolv.conf': files.resolvConf };
     const namespace = req.network === 'host' ? 'host' : net?.netnsPath !== undefined ? { path: net.netnsPath } : 'new';
@@ -154,6 +160,7 @@ export async function createContainer(
       ...(req.pidsLimit !== undefined ? { pidsLimit: req.pidsLimit } : {}),
       network: namespace,
       cgroupsPath: `/berth/${id}`,
+      ...(mount !== undefined ? { rootMount: mount } : {}),
       rlimits: containerRlimits(),
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));

@@ -17,6 +17,6 @@ async function main(): Promise<void> {
   }
 }
 
-await main().catch(() => {
+void main().catch(() => {
   process.exitCode = 1;
 });

@@ -15,6 +15,7 @@ import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isMountPoint } from '../layers/overlay.js';
 import { conmonCreate } from './conmon.js';
 import { createContainer, removeBundle, type CreateRequest } from './create.js';
 import { ContainerPaths } from './paths.js';
@@ -34,7 +35,8 @@ export interface ManagerOptions {
   readonly unmount?: (target: string) => Promise<void>;
 }
 
-const EXIT_MAIN = fileURLToPath(new URL('./exit-main.js', import.meta.url));
+// beside this module: exit-main.js in dist/src, exit-main.cjs in the CLI's bundle
+const EXIT_MAIN = fileURLToPath(new URL(import.meta.url.endsWith('.cjs') ? './exit-main.cjs' : './exit-main.js', import.meta.url));
 
 function alive(pid: number | undefined): boolean {
   if (pid === undefined || pid <= 0) return false;
@@ -47,6 +49,8 @@ function alive(pid: number | undefined): boolean {
 }
 
 async function defaultUnmount(target: string): Promise<void> {
+  // a rootfs the runtime mounted (inside the container's namespace) is not mounted here
+  if (!isMountPoint(target)) return;
   await new Promise<void>((resolve) => {
     // lazy: an overlay's unmount syncs its upper file system, which the container's removal does not need
     const c = spawn('umount', ['-l', target], { stdio: 'ignore' });

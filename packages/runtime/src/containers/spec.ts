@@ -6,6 +6,7 @@
  * denies everything runc does not add itself, and the cgroup limits asked for.
  * Pure: everything it needs (user ids, rlimits, files to bind) is resolved by the caller.
  */
+import type { OverlayMount } from '../layers/types.js';
 import { capabilitySet } from './capabilities.js';
 import { defaultSeccomp } from './seccomp.js';
 import type { RuntimeSpec, SpecMount, SpecNamespace, SpecRlimit, SpecUser } from './spec-types.js';
@@ -54,6 +55,8 @@ export interface SpecInput {
   /** 'host': share the host's network namespace; a path: join that one; 'new': a fresh one (loopback only). */
   readonly network: 'host' | 'new' | { readonly path: string };
   readonly cgroupsPath: string;
+  /** The root file system's overlay when the runtime mounts it (at "/", before every other mount). */
+  readonly rootMount?: OverlayMount;
   /** The caller's own limits: the container's may not exceed them. */
   readonly rlimits: readonly SpecRlimit[];
   readonly arch?: string;
@@ -134,6 +137,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
   const caps = capabilitySet(input.capAdd, input.capDrop);
   let args = processArgs(input.image, input.command, input.entrypoint);
   const mounts = defaultMounts(input.network === 'host');
+  if (input.rootMount !== undefined) mounts.unshift({ destination: '/', type: input.rootMount.type, source: input.rootMount.source, options: [...input.rootMount.options] });
   if (input.init !== undefined) {
     args = [INIT_PATH, '--', ...args];
     mounts.push({ destination: INIT_PATH, type: 'bind', source: input.init, options: ['rbind', 'ro', 'nosuid', 'nodev'] });

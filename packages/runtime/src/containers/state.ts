@@ -5,7 +5,8 @@
  * `monitor` (the foreground `berth run`, or conmon for a detached one), so a reader can
  * tell a container whose monitor died from a running one.
  */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from '@berth/store/sqlite';
 import type { ContainerConfig } from './config.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
@@ -79,10 +80,7 @@ export class ContainerState {
   private readonly db: Database.Database;
 
   constructor(path: string) {
-    this.db = new Database(path);
-    this.db.pragma('busy_timeout = 30000');
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db = openSqlite(path);
     const version = this.db.pragma('user_version', { simple: true }) as number;
     for (let i = version; i < MIGRATIONS.length; i++) {
       this.db.transaction(() => {

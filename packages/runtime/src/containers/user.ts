@@ -1,5 +1,4 @@
-import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { join, relative, isAbsolute } from 'node:path';
+import { LayerView } from '../layers/view.js';
 import type { SpecUser } from './spec-types.js';
 
 export class UnknownUserError extends Error {
@@ -11,28 +10,6 @@ export class UnknownUserError extends Error {
 
 const MAX_ACCOUNTS_FILE = 4 * 1024 * 1024;
 
-/** A file inside the rootfs, resolved so that symlinks cannot lead outside it; undefined when absent. */
-function readInRoot(rootfs: string, path: string): string | undefined {
-  let real: string;
-  try {
-    real = realpathSync(join(rootfs, path));
-  } catch {
-    return undefined;
-  }
-  const root = realpathSync(rootfs);
-  const rel = relative(root, real);
-  // an absolute symlink resolves against the host, not the rootfs: treat it as absent
-  if (rel.startsWith('..') || isAbsolute(rel)) return undefined;
-  try {
-    // the image controls this file: a passwd or group file past MAX_ACCOUNTS_FILE is not read
-    if (statSync(real).size > MAX_ACCOUNTS_FILE) throw new UnknownUserError(`${path} in the image is larger than ${MAX_ACCOUNTS_FILE} bytes`);
-    return readFileSync(real, 'utf8');
-  } catch (err) {
-    if (err instanceof UnknownUserError) throw err;
-    return undefined;
-  }
-}
-
 function entries(text: string | undefined): string[][] {
   return (text ?? '').split('\n').filter((l) => l !== '' && !l.startsWith('#')).map((l) => l.split(':'));
 }
@@ -41,14 +18,17 @@ const NUMERIC = /^\d{1,10}$/;
 
 /**
  * Resolves `user[:group]` (names or ids, as -u and the image's User take them) against the
- * rootfs's /etc/passwd and /etc/group; supplementary groups are the user's groups there.
+ * root's /etc/passwd and /etc/group (a directory, or the layers of one); supplementary groups are the user's groups there.
  * An empty spec is root.
  */
-export function resolveUser(rootfs: string, spec: string | undefined): SpecUser {
+export function resolveUser(root: LayerView | string, spec: string | undefined): SpecUser {
+  const view = typeof root === 'string' ? new LayerView([root]) : root;
+  // the image controls these files: symlinks stay inside it, and files past MAX_ACCOUNTS_FILE are not read
+  const read = (path: string): string | undefined => view.readFile(path, MAX_ACCOUNTS_FILE, () => new UnknownUserError(`${path} in the image is larger than ${MAX_ACCOUNTS_FILE} bytes`))?.toString('utf8');
   if (spec === undefined || spec === '') spec = '0';
   const [userPart = '', groupPart] = spec.split(':', 2);
-  const passwd = entries(readInRoot(rootfs, 'etc/passwd'));
-  const groups = entries(readInRoot(rootfs, 'etc/group'));
+  const passwd = entries(read('etc/passwd'));
+  const groups = entries(read('etc/group'));
   let uid: number;
   let gid: number | undefined;
   let name: string | undefined;

@@ -5,10 +5,11 @@ import { InvalidTarError, UnsafeLayerError } from './errors.js';
 import { cleanName, resolveDirIn } from './resolve.js';
 import type { TarEntry, TarHeader } from '@berth/tar';
 import { mknod } from './tools.js';
+import { OPAQUE_XATTR } from './opaque.js';
 
 export const WHITEOUT_PREFIX = '.wh.';
 export const OPAQUE_MARKER = '.wh..wh..opq';
-export const OPAQUE_XATTR = 'trusted.overlay.opaque';
+export { OPAQUE_XATTR };
 
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 /** This process's umask (from /proc: process.umask() without an argument is deprecated). */

@@ -17,20 +17,30 @@ export interface OverlaySpec {
 }
 
 /**
+ * overlayfs's mount options for these directories (lowers top-most first), or undefined when
+ * they cannot be given: a path with a character the option syntax reserves, or more than
+ * the one page the kernel takes. index, redirect_dir and metacopy are off whatever the
+ * kernel's defaults: the upper then holds only whole files, whiteouts and opaque
+ * directories, which is what diffToLayer and LayerView read (as docker, which mounts with
+ * index=off too, so that many overlays share lowers).
+ */
+export function overlayOptions(o: { readonly lowers: readonly string[]; readonly upper: string; readonly work: string; readonly readOnly: boolean; readonly volatile: boolean }): string | undefined {
+  if ([o.upper, o.work, ...o.lowers].some((p) => /[,:\\\n]/.test(p))) return undefined;
+  const options = `lowerdir=${o.lowers.join(':')},upperdir=${o.upper},workdir=${o.work},index=off,redirect_dir=off,metacopy=off${o.volatile ? ',volatile' : ''}${o.readOnly ? ',ro' : ''}`;
+  return options.length > MAX_OPTIONS ? undefined : options;
+}
+
+/**
  * Mounts an overlay with mount(8). The lowerdirs are short relative links (l/<16 hex>)
  * resolved against `cwd` by the kernel, so ~200 layers fit the one-page option limit where
- * absolute cache paths would stop at ~40.
+ * absolute cache paths would stop at ~90.
  */
 export function mountOverlay(spec: OverlaySpec): void {
   for (const p of [spec.upper, spec.work, ...spec.lowers]) {
     if (/[,:\\\n]/.test(p)) throw new Error(`overlay path ${p.slice(0, 200)} contains a character mount options cannot carry`);
   }
-  // index, redirect_dir and metacopy off whatever the kernel's defaults: the upper then holds
-  // only whole files, whiteouts and opaque directories, which is what diffToLayer reads
-  // (as docker, which mounts with index=off too, so that many overlays share lowers)
-  const fixed = 'index=off,redirect_dir=off,metacopy=off';
-  const options = `lowerdir=${spec.lowers.join(':')},upperdir=${spec.upper},workdir=${spec.work},${fixed}${spec.volatile ? ',volatile' : ''}${spec.readOnly ? ',ro' : ''}`;
-  if (options.length > MAX_OPTIONS) throw new Error(`overlay of ${spec.lowers.length} layers: mount options exceed one page`);
+  const options = overlayOptions(spec);
+  if (options === undefined) throw new Error(`overlay of ${spec.lowers.length} layers: mount options exceed one page`);
   runSync('mount', ['-t', 'overlay', 'overlay', '-o', options, spec.target], spec.cwd);
 }
 

@@ -1,8 +1,9 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { copyLayers } from './copy.js';
-import { isMountPoint, mountOverlay, overlaySupported, unmount } from './overlay.js';
-import type { LayerDirs, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer } from './types.js';
+import { isMountPoint, mountOverlay, overlayOptions, overlaySupported, unmount } from './overlay.js';
+import type { LayerDirs, OverlayMount, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer } from './types.js';
+import { LayerView } from './view.js';
 
 export { overlaySupported };
 
@@ -16,7 +17,15 @@ interface RootfsRecord {
   readonly volatile?: boolean;
   /** diff_ids bottom to top. */
   readonly layers?: readonly string[];
+  /** The OCI runtime mounts the overlay, inside the container (see RootfsOptions.inRuntime). */
+  readonly inRuntime?: boolean;
 }
+
+/**
+ * Beside the container directories: written once an overlay of cached layers with an
+ * upper there has mounted, so later containers may leave the mount to the runtime.
+ */
+const OVERLAY_SEEN = '.overlay-mounts';
 
 /**
  * Creates a container's rootfs in `containerDir` (layout in types.ts) and mounts it. With
@@ -36,10 +45,19 @@ export async function createRootfs(layers: LayerDirs, containerDir: string, opts
     const record: RootfsRecord = { kind: 'overlay', cacheDir: layers.cacheDir, lowers, readOnly: opts.readOnly === true, volatile: opts.volatile === true, layers: stack.map((l) => l.diffId) };
     mkdirSync(join(dir, 'upper'), { recursive: true, mode: 0o755 });
     mkdirSync(join(dir, 'work'), { recursive: true, mode: 0o700 });
+    const seen = join(dirname(dir), OVERLAY_SEEN);
+    if (opts.inRuntime === true && existsSync(seen)) {
+      const inRuntime = new OverlayRootfs(dir, { ...record, inRuntime: true });
+      if (inRuntime.specMount !== undefined) {
+        writeRecord(dir, { ...record, inRuntime: true });
+        return inRuntime;
+      }
+    }
     const rootfs = new OverlayRootfs(dir, record);
     try {
       await rootfs.mount();
       writeRecord(dir, record);
+      if (opts.inRuntime === true && !existsSync(seen)) writeFileSync(seen, '');
       return rootfs;
     } catch (err) {
       rmSync(join(dir, 'upper'), { recursive: true, force: true });
@@ -83,7 +101,9 @@ function emptyLower(dir: string): string {
 
 function writeRecord(dir: string, record: RootfsRecord): void {
   const tmp = join(dir, `.rootfs.json.${process.pid}`);
-  writeFileSync(tmp, JSON.stringify(record), { flush: true });
+  // durable, so a container can start again after a crash; but a volatile writable layer
+  // (an --rm container's) is lost in a crash anyway, so its record need not be synced
+  writeFileSync(tmp, JSON.stringify(record), { flush: record.volatile !== true });
   renameSync(tmp, join(dir, 'rootfs.json'));
 }
 
@@ -92,6 +112,7 @@ class OverlayRootfs implements Rootfs {
   readonly path: string;
   readonly upperDir: string;
   readonly layers: readonly string[];
+  readonly specMount: OverlayMount | undefined;
 
   constructor(
     private readonly dir: string,
@@ -100,10 +121,17 @@ class OverlayRootfs implements Rootfs {
     this.path = join(dir, 'rootfs');
     this.upperDir = join(dir, 'upper');
     this.layers = record.layers ?? [];
+    // absolute lowerdirs: the runtime mounts from a working directory of its own
+    const options = record.inRuntime === true ? overlayOptions({ lowers: this.lowerDirs(), upper: this.upperDir, work: join(dir, 'work'), readOnly: false, volatile: record.volatile === true }) : undefined;
+    this.specMount = options !== undefined ? { type: 'overlay', source: 'overlay', options: options.split(',') } : undefined;
+  }
+
+  private lowerDirs(): string[] {
+    return this.record.lowers.map((l) => resolve(this.record.cacheDir, l));
   }
 
   async mount(): Promise<void> {
-    if (isMountPoint(this.path)) return;
+    if (this.record.inRuntime === true || isMountPoint(this.path)) return;
     // a volatile overlay that was not unmounted cleanly leaves this marker, and the kernel
     // refuses to mount until it is gone: such a writable layer is kept as it is
     if (this.record.volatile === true) rmSync(join(this.dir, 'work', 'work', 'incompat'), { recursive: true, force: true });
@@ -119,12 +147,16 @@ class OverlayRootfs implements Rootfs {
   }
 
   async release(): Promise<void> {
-    if (isMountPoint(this.path)) unmount(this.path);
+    if (this.record.inRuntime !== true && isMountPoint(this.path)) unmount(this.path);
   }
 
   async remove(): Promise<void> {
-    if (isMountPoint(this.path)) unmount(this.path, true);
+    if (this.record.inRuntime !== true && isMountPoint(this.path)) unmount(this.path, true);
     for (const name of ['rootfs', 'upper', 'work', 'empty', 'rootfs.json']) rmSync(join(this.dir, name), { recursive: true, force: true });
+  }
+
+  view(): LayerView {
+    return new LayerView([this.upperDir, ...this.lowerDirs()]);
   }
 }
 
@@ -141,6 +173,12 @@ class CopyRootfs implements Rootfs {
     this.path = join(dir, 'rootfs');
     void record; // a copy needs no cached layer once made
     this.layers = [];
+  }
+
+  readonly specMount = undefined;
+
+  view(): LayerView {
+    return new LayerView([this.path]);
   }
 
   async mount(): Promise<void> {}

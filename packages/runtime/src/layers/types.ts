@@ -1,3 +1,5 @@
+import type { LayerView } from './view.js';
+
 /** The unpacked layers of one image, as an overlay mount and the copying fallback need them. */
 export interface LayerDirs {
   /** `<BERTH_ROOT>/layers`: short lowerdir links are relative to it. */
@@ -35,6 +37,22 @@ export interface RootfsOptions {
   readonly volatile?: boolean;
   /** 'auto' (default) mounts an overlay and copies when overlayfs is unavailable. */
   readonly mode?: 'auto' | RootfsKind;
+  /**
+   * Leave the overlay to the OCI runtime: Rootfs.specMount is then a mount of "/" for the
+   * container's config.json, made inside the container's mount namespace, so nothing is
+   * mounted on the host and nothing is left mounted when the container ends. Taken only once
+   * an overlay has mounted on the host beside this container directory (the first
+   * container proves overlayfs works there), and only while the lowerdirs, as absolute
+   * paths, fit one page of mount options; otherwise the overlay is mounted on the host.
+   */
+  readonly inRuntime?: boolean;
+}
+
+/** An OCI runtime-spec mount (without its destination, which is "/") of the container's overlay. */
+export interface OverlayMount {
+  readonly type: 'overlay';
+  readonly source: 'overlay';
+  readonly options: readonly string[];
 }
 
 /**
@@ -55,6 +73,10 @@ export interface Rootfs {
   readonly path: string;
   /** The writable layer, undefined for a copy (there, commit has no diff to take). */
   readonly upperDir: string | undefined;
+  /** The mount the runtime must make at "/" (RootfsOptions.inRuntime); undefined when `path` is the root as it is. */
+  readonly specMount: OverlayMount | undefined;
+  /** Its files as the container sees them, read from the layers (mounted or not). */
+  view(): LayerView;
   /** Mounts again (after a reboot or a release); a no-op when mounted or for a copy. */
   mount(): Promise<void>;
   /** Unmounts; a no-op when not mounted or for a copy. The files stay. */

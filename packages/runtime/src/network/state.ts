@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { openSqlite } from '@berth/store/sqlite';
 import type { PortMapping, PortProtocol } from './ports.js';
 
 /**
@@ -89,11 +90,7 @@ export class NetworkState {
 
   static open(dir: string): NetworkState {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const db = new Database(join(dir, 'network.db'));
-    db.pragma('busy_timeout = 30000');
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.pragma('foreign_keys = ON');
+    const db = openSqlite(join(dir, 'network.db'));
     const state = new NetworkState(db);
     state.migrate();
     return state;

@@ -1,0 +1,34 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import Database from 'better-sqlite3';
+
+/**
+ * The addon's path where an npm install puts it, so better-sqlite3 skips the `bindings`
+ * package's search through a dozen candidate paths on every CLI start (and so a bundled
+ * CLI, whose better-sqlite3 code no longer sits next to its addon, still finds it);
+ * undefined (the search) when it is elsewhere.
+ */
+function addonPath(): string | undefined {
+  try {
+    const path = createRequire(import.meta.url).resolve('better-sqlite3/build/Release/better_sqlite3.node');
+    return existsSync(path) ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Opens (creating) a SQLite file the way every berth database is used: WAL, so readers
+ * never block the writer; a 30 s busy timeout, so several berth processes share it;
+ * synchronous=NORMAL (a WAL commit survives a process kill, and a power loss loses at
+ * most the last transactions, never consistency); foreign keys enforced.
+ */
+export function openSqlite(path: string): Database.Database {
+  const nativeBinding = addonPath();
+  const db = new Database(path, nativeBinding !== undefined ? { nativeBinding } : {});
+  db.pragma('busy_timeout = 30000');
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('foreign_keys = ON');
+  return db;
+}
