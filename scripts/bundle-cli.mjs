@@ -33,6 +33,9 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
+  // import() of a module left outside (node:https, node:tls) becomes a require: the
+  // launcher runs the bundle as a vm.Script, where a real import() has no loader
+  supported: { 'dynamic-import': false },
   external: ['*.node', '@napi-rs/xattr', '@aws-sdk/*'],
   define: { 'import.meta.url': '__berth_import_meta_url' },
   banner: { js: "'use strict';\nconst __berth_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },

@@ -23,7 +23,8 @@ import { run, runOk } from './util/proc.js';
 import { median } from './util/stats.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
-const BERTH = join(repoRoot, 'packages/cli/dist/bundle/berth.cjs');
+// the command as installed: bin/berth, the shell launcher that runs the bundle
+const BERTH = join(repoRoot, 'packages/cli/bin/berth');
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -61,7 +62,7 @@ async function buildImages(dir: string, registry: Registry): Promise<{ small: st
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the run benchmark needs root');
   requireTools('skopeo', 'busybox', 'runc', 'conmon', 'docker', 'dockerd', 'podman');
-  if (!existsSync(BERTH)) throw new Error(`${BERTH} missing: build first (npm run build)`);
+  if (!existsSync(join(repoRoot, 'packages/cli/dist/bundle/berth.cjs'))) throw new Error('the CLI bundle is missing: build first (npm run build)');
   const runs = arg('runs', 15);
   const firstRuns = arg('first', 3);
   const dir = makeTempDir('bench-run');
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
     const berthRoot = join(dir, 'berth');
     const berthTool = (label: string, env: NodeJS.ProcessEnv, network: string): Tool => ({
       label,
-      run: (image) => timed(process.execPath, [BERTH, '--root', berthRoot, 'run', '--rm', '--network', network, image, 'true'], env),
+      run: (image) => timed(BERTH, ['--root', berthRoot, 'run', '--rm', '--network', network, image, 'true'], env),
       forget: async () => undefined,
     });
     const tools: Tool[] = [
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
     // pull once everywhere (not timed), then warm up
     await runOk('docker', ['pull', '-q', images.small], { env: dockerEnv });
     await runOk('podman', [...podmanBase, 'pull', '-q', '--tls-verify=false', images.small]);
-    await runOk(process.execPath, [BERTH, '--root', berthRoot, 'pull', '-q', images.small]);
+    await runOk(BERTH, ['--root', berthRoot, 'pull', '-q', images.small]);
     for (const t of tools) for (let i = 0; i < 2; i++) await t.run(images.small);
     const times = new Map<string, number[]>(tools.map((t) => [t.label, []]));
     for (let i = 0; i < runs; i++) {
@@ -116,9 +117,9 @@ async function main(): Promise<void> {
     // whole layer cache go before each trial
     const firstTools: Tool[] = [tools[0] as Tool, tools[1] as Tool, {
       label: 'berth run',
-      run: (image) => timed(process.execPath, [BERTH, '--root', berthRoot, 'run', '--rm', '--network', 'none', image, 'true'], withCa),
+      run: (image) => timed(BERTH, ['--root', berthRoot, 'run', '--rm', '--network', 'none', image, 'true'], withCa),
       forget: async (image) => {
-        await run(process.execPath, [BERTH, '--root', berthRoot, 'rmi', image]);
+        await run(BERTH, ['--root', berthRoot, 'rmi', image]);
         await rm(join(berthRoot, 'layers'), { recursive: true, force: true });
       },
     }];

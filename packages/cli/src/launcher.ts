@@ -14,7 +14,7 @@ import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Script } from 'node:vm';
+import { constants, Script } from 'node:vm';
 
 const bundle = fileURLToPath(new URL('./main.cjs', import.meta.url));
 const cacheFile = `${bundle}.v8cache`;
@@ -30,7 +30,12 @@ function readCache(): Buffer | undefined {
 const cachedData = readCache();
 // a CommonJS module's own wrapper; the bundle's "#!" line is no JavaScript inside it
 const source = readFileSync(bundle, 'utf8').replace(/^#!.*/, '');
-const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n})`, { filename: bundle, ...(cachedData !== undefined ? { cachedData } : {}) });
+const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n})`, {
+  filename: bundle,
+  ...(cachedData !== undefined ? { cachedData } : {}),
+  // the bundle has no import() left (bundle-cli.mjs), but one would load as in any module
+  importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+});
 
 if (cachedData === undefined || script.cachedDataRejected === true) {
   // at exit, the cache then holds the functions this run compiled too

@@ -1,6 +1,7 @@
 import { Agent, request as plainRequest, type ClientRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestOptions } from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import { connectTunnel, proxyAuthorization, proxyFor } from './proxy.js';
+import { trustedCas } from './trust.js';
 
 /**
  * One HTTP/1.1 exchange on Node's own http/https modules, with keep-alive agents shared by
@@ -53,7 +54,10 @@ async function transportFor(url: URL): Promise<{ request: typeof plainRequest; a
     return { request: plainRequest, agent: plainAgent };
   }
   if (url.protocol !== 'https:') throw new Error(`unsupported URL scheme ${url.protocol}`);
-  tls ??= import('node:https').then((https) => ({ request: https.request, agent: new https.Agent(AGENT_OPTIONS) }));
+  tls ??= import('node:https').then(async (https) => {
+    const ca = await trustedCas();
+    return { request: https.request, agent: new https.Agent({ ...AGENT_OPTIONS, ...(ca !== undefined ? { ca: [...ca] } : {}) }) };
+  });
   return tls;
 }
 
@@ -90,7 +94,8 @@ async function exchange(url: URL, method: string, headers: Record<string, string
   } else if (proxy !== undefined) {
     // https through a proxy: TLS to the registry inside a CONNECT tunnel (one per request)
     const tunnel = await connectTunnel(proxy, url, signal);
-    const secure = (await import('node:tls')).connect({ socket: tunnel, servername: url.hostname });
+    const ca = await trustedCas();
+    const secure = (await import('node:tls')).connect({ socket: tunnel, servername: url.hostname, ...(ca !== undefined ? { ca: [...ca] } : {}) });
     // no agent at all: only then does node:http use createConnection (agent: false makes a new Agent)
     options = { method, headers: sent, ...(signal !== undefined ? { signal } : {}), createConnection: () => secure };
   }

@@ -58,6 +58,9 @@ describe('proxies from the environment', () => {
         const refused = await run(process.execPath, ['--input-type=module', '-e', script], { env: { ...env, NODE_EXTRA_CA_CERTS: '' }, allowFailure: true });
         assert.notEqual(refused.code, 0);
         assert.match(refused.stderr, /self.signed|certificate/i);
+        // the CA from BERTH_EXTRA_CA_CERTS (where bin/berth moves NODE_EXTRA_CA_CERTS) is trusted the same way
+        const moved = await run(process.execPath, ['--input-type=module', '-e', script], { env: { ...env, NODE_EXTRA_CA_CERTS: '', BERTH_EXTRA_CA_CERTS: cert } });
+        assert.equal(moved.stdout.trim(), '200 hello over tls');
       } finally {
         await proxy.close();
       }
