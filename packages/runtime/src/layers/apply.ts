@@ -1,6 +1,6 @@
 import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { setAttributeSync } from '@napi-rs/xattr';
+import { xattr } from './xattr.js';
 import { InvalidTarError, UnsafeLayerError } from './errors.js';
 import { cleanName, resolveDirIn } from './resolve.js';
 import type { TarEntry, TarHeader } from '@berth/tar';
@@ -53,7 +53,7 @@ export class LayerApplier {
     const base = parts[parts.length - 1] as string;
     const dir = this.resolveDir(parts.slice(0, -1), h.name);
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      if (base === OPAQUE_MARKER) setAttributeSync(dir, OPAQUE_XATTR, 'y');
+      if (base === OPAQUE_MARKER) xattr().setAttributeSync(dir, OPAQUE_XATTR, 'y');
       else if (!base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) this.whiteoutAt(dir, base.slice(WHITEOUT_PREFIX.length), h.name);
       return; // other .wh..wh.* names are aufs metadata
     }
@@ -195,7 +195,7 @@ export class LayerApplier {
       if (name.startsWith('trusted.overlay.') || name.startsWith('user.overlay.')) continue; // only we mark whiteouts
       if (!IS_ROOT && !name.startsWith('user.')) continue;
       if (!/^(user|trusted|security)\.[^\0]{1,250}$/.test(name)) throw new InvalidTarError(`${h.name}: unsupported xattr ${name.slice(0, 100)}`);
-      setAttributeSync(path, name, value);
+      xattr().setAttributeSync(path, name, value);
     }
   }
 }

@@ -1,6 +1,6 @@
 import { chmodSync, constants, copyFileSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, readdirSync, readlinkSync, rmSync, symlinkSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import { getAttributeSync, listAttributesSync, setAttributeSync } from '@napi-rs/xattr';
+import { xattr } from './xattr.js';
 import { OPAQUE_XATTR } from './apply.js';
 import { mknod } from './tools.js';
 
@@ -62,16 +62,16 @@ function mergeDir(src: string, dst: string, links: Map<string, string>): void {
 function copyMetadata(s: string, d: string, st: Stats): void {
   lchownSync(d, st.uid, st.gid);
   if (!st.isSymbolicLink()) chmodSync(d, st.mode & 0o7777);
-  for (const name of listAttributesSync(s)) {
+  for (const name of xattr().listAttributesSync(s)) {
     if (name.startsWith('trusted.overlay.')) continue;
-    const value = getAttributeSync(s, name);
-    if (value !== null) setAttributeSync(d, name, value);
+    const value = xattr().getAttributeSync(s, name);
+    if (value !== null) xattr().setAttributeSync(d, name, value);
   }
   lutimesSync(d, st.atime, st.mtime);
 }
 
 function isOpaque(dir: string): boolean {
-  return getAttributeSync(dir, OPAQUE_XATTR)?.toString() === 'y';
+  return xattr().getAttributeSync(dir, OPAQUE_XATTR)?.toString() === 'y';
 }
 
 /** glibc's encoding of dev_t. */

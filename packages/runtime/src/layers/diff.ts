@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { getAttributeSync, listAttributesSync } from '@napi-rs/xattr';
+import { xattr } from './xattr.js';
 import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX } from './apply.js';
 import { major, minor } from './copy.js';
 import { END_OF_ARCHIVE, headerBlocks, padding, type WriteHeader } from '@berth/tar';
@@ -50,7 +50,7 @@ async function* walkDir(dir: string, prefix: string, links: Map<string, string>)
     }
     if (st.isDirectory()) {
       yield headerBlocks(header(abs, `${rel}/`, 'dir', st, 0));
-      if (getAttributeSync(abs, OPAQUE_XATTR)?.toString() === 'y') {
+      if (xattr().getAttributeSync(abs, OPAQUE_XATTR)?.toString() === 'y') {
         yield headerBlocks({ name: `${rel}/${OPAQUE_MARKER}`, type: 'file', mode: 0o644, uid: 0, gid: 0, size: 0, mtime: seconds(st) });
       }
       yield* walkDir(abs, `${rel}/`, links);
@@ -85,9 +85,9 @@ async function* walkDir(dir: string, prefix: string, links: Map<string, string>)
 
 function header(abs: string, name: string, type: WriteHeader['type'], st: Stats, size: number): WriteHeader {
   const xattrs = new Map<string, Buffer>();
-  for (const key of listAttributesSync(abs)) {
+  for (const key of xattr().listAttributesSync(abs)) {
     if (key.startsWith('trusted.overlay.')) continue;
-    const value = getAttributeSync(abs, key);
+    const value = xattr().getAttributeSync(abs, key);
     if (value !== null) xattrs.set(key, value);
   }
   return { name, type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, size, mtime: seconds(st), xattrs };

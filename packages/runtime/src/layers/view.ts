@@ -1,7 +1,7 @@
 import { lstatSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { OPAQUE_XATTR } from './opaque.js';
+import { xattr } from './xattr.js';
 
 const MAX_LINKS = 40; // as the kernel's path walk
 
@@ -118,12 +118,4 @@ export class LayerView {
       return false; // no xattrs here (the copying fallback has none to read)
     }
   }
-}
-
-let addon: typeof import('@napi-rs/xattr') | undefined;
-
-/** The xattr addon, loaded on first use (~6 ms): only images of more than one layer need it. */
-function xattr(): typeof import('@napi-rs/xattr') {
-  addon ??= createRequire(import.meta.url)('@napi-rs/xattr') as typeof import('@napi-rs/xattr');
-  return addon;
 }
