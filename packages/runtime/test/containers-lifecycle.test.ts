@@ -101,7 +101,7 @@ describe('detached containers', { skip: process.getuid?.() !== 0 ? 'needs root' 
     assert.match(rmRunning.stderr, /is running/);
     ok(await b('rm', '-f', 'svc'), 'rm -f');
     assert.equal(ok(await b('ps', '-aq'), 'ps').stdout, '');
-    assert.deepEqual(readdirSync(join(root, 'containers')).filter((n) => n !== '.overlay-mounts'), [], 'no container is left (the overlay marker stays)');
+    assert.deepEqual(readdirSync(join(root, 'containers')).filter((n) => !n.startsWith('.')), [], 'no container is left (.overlay-mounts and .trash stay)');
   });
 
   it('kills with a signal, waits, removes --rm containers when they end', async () => {

@@ -85,7 +85,7 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
     assert.doesNotMatch(r.stdout, /written/);
     assert.match(r.stdout, /No such file/);
     // nothing left of the removed containers
-    assert.deepEqual(readdirSync(join(root, 'containers')).filter((n) => n !== '.overlay-mounts'), [], 'no container is left (the overlay marker stays)');
+    assert.deepEqual(readdirSync(join(root, 'containers')).filter((n) => !n.startsWith('.')), [], 'no container is left (.overlay-mounts and .trash stay)');
   });
 
   it('bind-mounts -v volumes, read-only with :ro', async () => {
@@ -122,6 +122,13 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
       ok(await berth(root, ['rm', '-f', id]), 'rm -f');
     }
     assert.equal(existsSync(join(root, 'containers', id)), false);
+    // the files go from the trash in the background; a stale leftover (a killed rm) goes at the next open
+    const trash = join(root, 'containers', '.trash');
+    mkdirSync(join(trash, `${'0'.repeat(64)}.1.0`, 'upper'), { recursive: true });
+    writeFileSync(join(trash, `${'0'.repeat(64)}.1.0`, 'upper', 'file'), 'left over');
+    ok(await berth(root, ['ps', '-a']), 'ps');
+    for (let i = 0; i < 100 && readdirSync(trash).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(readdirSync(trash), []);
   });
 
   it('applies --memory, --cpus and --pids-limit through cgroups', async () => {

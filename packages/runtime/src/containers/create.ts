@@ -3,7 +3,8 @@
  * (rootfs, /etc files, config.json). Any failure undoes all of it, so a bad flag or an
  * unknown user leaves nothing behind.
  */
-import { rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { access, mkdir, stat, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
@@ -58,11 +59,48 @@ export class InvalidRequestError extends Error {
   }
 }
 
-/** Removes a bundle: its rootfs is unmounted first (lazily, so a busy mount cannot block), then the files. */
+/**
+ * Removes a bundle: its rootfs is unmounted first (lazily, so a busy mount cannot block),
+ * then the directory leaves containers/ at once, renamed into containers/.trash, and a
+ * detached `rm -rf` deletes it there (as docker renames a container's directory before it
+ * deletes it): the caller does not wait for the writable layer's files, however many, and
+ * what a killed rm leaves is deleted by the next emptyTrash().
+ */
 export async function removeBundle(paths: ContainerPaths, id: string, unmount: (target: string) => Promise<void>): Promise<void> {
   await unmount(paths.rootfs(id)).catch(() => undefined);
-  // a few small files and the writable layer: the synchronous walk takes a third of the time
-  rmSync(paths.bundle(id), { recursive: true, force: true, maxRetries: 3 });
+  const trashed = join(paths.trash, `${id}.${process.pid}.${Date.now()}`);
+  try {
+    mkdirSync(paths.trash, { recursive: true, mode: 0o700 });
+    renameSync(paths.bundle(id), trashed);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // nothing to remove (or no trash: removed below)
+    rmSync(paths.bundle(id), { recursive: true, force: true, maxRetries: 3 });
+    return;
+  }
+  deleteDetached(trashed);
+}
+
+/** A trashed bundle older than this was left by an rm that was killed (a live one takes milliseconds). */
+const TRASH_STALE_MS = 60_000;
+
+/** Deletes what removed containers left in the trash (a removal whose rm was killed). */
+export function emptyTrash(paths: ContainerPaths): void {
+  let names: string[];
+  try {
+    names = readdirSync(paths.trash);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const at = Number(name.split('.')[2]);
+    if (!(Date.now() - at < TRASH_STALE_MS)) deleteDetached(join(paths.trash, name));
+  }
+}
+
+function deleteDetached(path: string): void {
+  const rm = spawn('rm', ['-rf', '--', path], { detached: true, stdio: 'ignore' });
+  rm.on('error', () => undefined); // no rm(1): the next emptyTrash() tries again
+  rm.unref();
 }
 
 export async function createContainer(
@@ -127,7 +165,8 @@ export async function createContainer(
     const network = (async () => {
       // none: runc's own fresh namespace (loopback only, nothing to set up or release)
       const made = req.network === 'bridge' ? await (await import('../network/setup.js')).setupNetwork(id, { mode: 'bridge', ports: req.ports, ...(networkStateDir !== undefined ? { stateDir: networkStateDir } : {}) }) : undefined;
-      const written = await writeNetworkFiles(bundle, { mode: req.network, hostname, ...(made?.ip !== undefined ? { ip: made.ip } : {}) });
+      // an --rm container's files are not synced: it is gone after a crash anyway
+      const written = await writeNetworkFiles(bundle, { mode: req.network, hostname, durable: !req.autoRemove, ...(made?.ip !== undefined ? { ip: made.ip } : {}) });
       return { net: made, files: written };
     })();
     // both settle before a failure is handled, so the cleanup below never races either

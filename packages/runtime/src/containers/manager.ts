@@ -11,13 +11,14 @@
  * exists, or whose monitor is gone, is exited.
  */
 import { spawn, type StdioOptions } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isMountPoint } from '../layers/overlay.js';
 import { conmonCreate } from './conmon.js';
-import { createContainer, removeBundle, type CreateRequest } from './create.js';
+import { createContainer, emptyTrash, removeBundle, type CreateRequest } from './create.js';
 import { ContainerPaths } from './paths.js';
 import { OciRuntime } from './runc.js';
 import { ContainerNotFoundError, ContainerStateError } from './errors.js';
@@ -92,6 +93,7 @@ export class Containers {
   static async open(o: ManagerOptions): Promise<Containers> {
     const paths = new ContainerPaths(o.root, o.runDir);
     await mkdir(paths.containers, { recursive: true });
+    emptyTrash(paths);
     return new Containers(o);
   }
 
@@ -287,7 +289,9 @@ export class Containers {
       if (rec.config.network !== 'bridge') return;
       await (await import('../network/setup.js')).releaseNetwork(rec.id, this.o.networkStateDir !== undefined ? { stateDir: this.o.networkStateDir } : {}).catch(() => undefined);
     };
-    await Promise.all([network(), removeBundle(this.paths, rec.id, this.unmountFn), rm(join(this.paths.socketDir, rec.id), { recursive: true, force: true })]);
+    // conmon's socket link (only a detached container has one)
+    rmSync(join(this.paths.socketDir, rec.id), { recursive: true, force: true });
+    await Promise.all([network(), removeBundle(this.paths, rec.id, this.unmountFn)]);
     this.state.remove(rec.id);
   }
 

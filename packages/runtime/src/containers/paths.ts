@@ -12,6 +12,7 @@ import { join } from 'node:path';
  *       ctr.log                     output of a detached container (conmon's k8s-file format)
  *       exit/<id>                   its exit code, written by conmon when it ends
  *       conmon.pid, pidfile         conmon's and the container's pid
+ *     containers/.trash/<id>/       a removed container's files, until the rm removing them ends
  *   /run/berth/
  *     runc/                         runc's state (--root), on tmpfs: gone after a reboot, as
  *                                   the containers are
@@ -36,6 +37,10 @@ export class ContainerPaths {
 
   get socketDir(): string {
     return join(this.run, 'sock');
+  }
+
+  get trash(): string {
+    return join(this.containers, '.trash');
   }
 
   bundle(id: string): string {

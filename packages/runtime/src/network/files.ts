@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,12 @@ export interface NetworkFilesOptions {
   readonly ip?: string;
   /** `--add-host name:ip` entries. */
   readonly extraHosts?: readonly { name: string; ip: string }[];
+  /**
+   * Each file written to a temporary name, synced, then renamed (the default), so it
+   * survives a crash whole; false: written in place, unsynced (a fresh bundle nobody
+   * reads before the container starts, which a crash makes useless anyway).
+   */
+  readonly durable?: boolean;
   /** Host files to derive from (tests point these elsewhere). */
   readonly hostResolvConf?: string;
   readonly hostHosts?: string;
@@ -57,9 +64,10 @@ export async function writeNetworkFiles(dir: string, options: NetworkFilesOption
     if (parseIPv4(h.ip) === undefined) throw new NetworkError('invalid', `invalid --add-host ${h.name}:${h.ip}: not an IPv4 address`);
   }
   const files = { hosts: join(dir, 'hosts'), hostname: join(dir, 'hostname'), resolvConf: join(dir, 'resolv.conf') };
-  await writeAtomic(files.hostname, `${name}\n`);
-  await writeAtomic(files.hosts, await hostsContent(options, name));
-  await writeAtomic(files.resolvConf, await resolvContent(options));
+  const write = options.durable === false ? writeQuick : writeAtomic;
+  await write(files.hostname, `${name}\n`);
+  await write(files.hosts, await hostsContent(options, name));
+  await write(files.resolvConf, await resolvContent(options));
   return files;
 }
 
@@ -109,6 +117,11 @@ export function filterResolvConf(text: string): string {
 async function resolvContent(options: NetworkFilesOptions): Promise<string> {
   const text = await hostResolv(options.hostResolvConf);
   return options.mode === 'bridge' ? filterResolvConf(text) : text;
+}
+
+async function writeQuick(path: string, content: string): Promise<void> {
+  writeFileSync(path, content, { mode: 0o644, flag: 'wx' });
+  chmodSync(path, 0o644); // whatever the umask
 }
 
 async function writeAtomic(path: string, content: string): Promise<void> {
