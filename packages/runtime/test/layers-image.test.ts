@@ -13,6 +13,7 @@ import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
 import { createRootfs, DiffIdMismatchError, ensureLayers, LayerPaths, pruneLayers, unpackLayer, type UnpackEvent } from '../src/index.js';
+import { pullUnpacker } from '../src/layers/index.js';
 import { dir as dirEntry, file, tarBytes, writeLayer } from './layers-support.js';
 
 /** A real image: built from busybox-static, pushed by skopeo, pulled by our client into the local store. */
@@ -166,5 +167,54 @@ describe('layers of a pulled image', () => {
       store.close();
     }
   });
-});
 
+  it('pulled with pullUnpacker: each layer is unpacked while it downloads, so ensureLayers finds them cached', async () => {
+    assert.ok(registry);
+    const root = join(tmp, 'berth-root-streamed');
+    const store = await LocalStore.open(root);
+    try {
+      const session = store.session();
+      const unpacker = pullUnpacker(store);
+      const pulled = await pullImage(new RegistryClient({ registry: registry.url, insecure: true }), parseReference(`${registry.url}/layers/app:v1`), session, {
+        layerTap: (layer, position, config) => unpacker.tap(layer, position, config),
+      }).finally(() => unpacker.settle());
+      session.record({ digest: pulled.manifest.digest, mediaType: pulled.manifest.mediaType, configDigest: pulled.config.digest, size: 0, blobs: pulled.blobs }, []);
+      assert.deepEqual(readdirSync(join(root, 'layers/sha256')).sort(), image.diffIds.map((d) => d.slice(7)).sort(), 'cached during the pull');
+      image.layers.forEach((layer, i) => {
+        assert.equal(readFileSync(join(root, 'layers/sha256', (image.diffIds[i] ?? '').slice(7), 'blobs'), 'utf8'), `${layer.digest}\n`, 'the verified blob is recorded');
+      });
+      const row = store.getImage(pulled.manifest.digest);
+      assert.ok(row);
+      const events: UnpackEvent[] = [];
+      await ensureLayers(store, row, { onEvent: (e) => events.push(e) });
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['cached', 'cached'],
+      );
+      assert.deepEqual(readdirSync(join(root, 'layers/tmp')), []);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('pulled with pullUnpacker, a config lying about a diff_id: the pull succeeds, that layer is not cached, ensureLayers refuses', async () => {
+    assert.ok(registry);
+    const root = join(tmp, 'berth-root-streamed-lying');
+    const store = await LocalStore.open(root);
+    try {
+      const session = store.session();
+      const unpacker = pullUnpacker(store);
+      const pulled = await pullImage(new RegistryClient({ registry: registry.url, insecure: true }), parseReference(`${registry.url}/layers/app:lying`), session, {
+        layerTap: (layer, position, config) => unpacker.tap(layer, position, config),
+      }).finally(() => unpacker.settle());
+      session.record({ digest: pulled.manifest.digest, mediaType: pulled.manifest.mediaType, configDigest: pulled.config.digest, size: 0, blobs: pulled.blobs }, []);
+      assert.deepEqual(readdirSync(join(root, 'layers/sha256')), [image.diffIds[0]?.slice(7)], 'only the honest layer');
+      assert.deepEqual(readdirSync(join(root, 'layers/tmp')), []);
+      const row = store.getImage(pulled.manifest.digest);
+      assert.ok(row);
+      await assert.rejects(ensureLayers(store, row), DiffIdMismatchError);
+    } finally {
+      store.close();
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, constants, createReadStream, fsync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, constants, createReadStream, fsync, fsyncSync, open, openSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { mkdir, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseDigest, type DigestAlgorithm } from '@berth/oci';
@@ -40,7 +41,10 @@ export interface IngestHooks {
  * Cost per blob, by design: one open of the partial file kept until commit (appends and
  * the fsync use the same descriptor), one writev per MiB (FileAppender), one sha256 over
  * the chunks as they arrive, one fsync, one rename; the partial's directory exists (the
- * store made it) and the blob's is made only when a rename finds it missing.
+ * store made it) and the blob's is made only when a rename finds it missing. Calls that
+ * change the file system (open O_CREAT, rename, mkdir, fsync) run on libuv's threads: on
+ * ext4 they may wait for a journal commit (another blob's fsync, another process's), and
+ * the event loop has a download to keep reading meanwhile; stat and close run inline.
  */
 export class BlobIngest {
   private hash: Hash;
@@ -105,7 +109,7 @@ export class BlobIngest {
    */
   async append(data: Readable, signal?: AbortSignal, tap?: ChunkTap): Promise<void> {
     signal?.throwIfAborted();
-    const out = new FileAppender(this.openFile());
+    const out = new FileAppender(await this.openFile());
     const onAbort = (): void => void data.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
@@ -167,14 +171,14 @@ export class BlobIngest {
         rmSync(this.partialPath, { force: true });
         throw new DigestMismatchError(this.digest, actual, this.size, this.expectedSize);
       }
-      const fd = this.openFile(); // an empty blob may never have been written
+      const fd = await this.openFile(); // an empty blob may never have been written
       this.fd = undefined;
       try {
         await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err !== null ? reject(err) : resolve())));
       } finally {
         closeSync(fd);
       }
-      renameInto(this.partialPath, this.finalPath);
+      await renameInto(this.partialPath, this.finalPath);
       committed = true;
       if (this.hooks.deferDirSync !== undefined) this.hooks.deferDirSync(dirname(this.finalPath));
       else syncDirSync(dirname(this.finalPath));
@@ -197,8 +201,8 @@ export class BlobIngest {
     return Promise.resolve();
   }
 
-  private openFile(): number {
-    this.fd ??= openIn(this.partialPath, APPEND_FLAGS);
+  private async openFile(): Promise<number> {
+    this.fd ??= await openIn(this.partialPath, APPEND_FLAGS);
     return this.fd;
   }
 
@@ -211,24 +215,25 @@ export class BlobIngest {
 }
 
 /** open(2), making the directory when it is missing (someone removed ingest/ meanwhile). */
-function openIn(path: string, flags: number): number {
+async function openIn(path: string, flags: number): Promise<number> {
+  const once = (): Promise<number> => new Promise((resolve, reject) => open(path, flags, 0o644, (err, fd) => (err !== null ? reject(err) : resolve(fd))));
   try {
-    return openSync(path, flags, 0o644);
+    return await once();
   } catch (err) {
     if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
-    mkdirSync(dirname(path), { recursive: true });
-    return openSync(path, flags, 0o644);
+    await mkdir(dirname(path), { recursive: true });
+    return once();
   }
 }
 
 /** rename(2) into a directory made on first use. */
-function renameInto(from: string, to: string): void {
+async function renameInto(from: string, to: string): Promise<void> {
   try {
-    renameSync(from, to);
+    await rename(from, to);
   } catch (err) {
     if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
-    mkdirSync(dirname(to), { recursive: true });
-    renameSync(from, to);
+    await mkdir(dirname(to), { recursive: true });
+    await rename(from, to);
   }
 }
 

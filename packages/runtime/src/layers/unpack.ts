@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LayerApplier } from './apply.js';
 import { openLayer, type LayerInput } from './decompress.js';
@@ -55,12 +55,13 @@ export async function unpackLayerFrom(paths: LayerPaths, input: LayerInput, diff
     }
     await discardStale(paths, final);
   }
-  mkdirSync(paths.tmp, { recursive: true });
-  mkdirSync(paths.byDigest, { recursive: true });
+  // on libuv's threads: a directory made while a pull's fsyncs commit the journal may wait
+  await mkdir(paths.tmp, { recursive: true });
+  await mkdir(paths.byDigest, { recursive: true });
   const tmp = await mkdtemp(join(paths.tmp, `${process.pid}-${hexOf(diffId).slice(0, 12)}-`));
   try {
     const root = join(tmp, 'fs');
-    mkdirSync(root, { mode: 0o755 });
+    await mkdir(root, { mode: 0o755 });
     const applier = new LayerApplier(root, tmp);
     const { digest, bytes } = await readLayer(input, opts.signal, (entry) => applier.apply(entry));
     applier.finish();
