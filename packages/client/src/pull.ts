@@ -93,8 +93,8 @@ export interface PulledImage {
   readonly alreadyStored: boolean;
 }
 
-/** Blobs fetched at once by default (skopeo's too). */
-const DEFAULT_CONCURRENCY = 6;
+/** Blobs fetched at once by default (skopeo uses 6; 8 measured a little better here, the event loop being the bottleneck). */
+const DEFAULT_CONCURRENCY = 8;
 
 /** Resolves the reference, picks the platform, and fetches config and layers into the sink. */
 export async function pullImage(client: RegistryClient, ref: ImageReference, sink: PullSink, options: PullOptions = {}): Promise<PulledImage> {
