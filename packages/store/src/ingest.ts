@@ -84,7 +84,7 @@ export class BlobIngest {
       truncateSync(this.partialPath, 0);
       size = 0;
     }
-    this.hash = createHash(this.algorithm);
+    if (this.size !== 0) this.hash = createHash(this.algorithm); // one hash per blob unless bytes were hashed
     this.size = 0;
     if (size === 0) return;
     for await (const chunk of createReadStream(this.partialPath, { end: size - 1, highWaterMark: 1024 * 1024 })) {
