@@ -114,10 +114,6 @@ export class StoreDatabase {
     return this.s.getBlob.get(digest) !== undefined;
   }
 
-  recordBlob(digest: string, size: number): void {
-    this.s.insertBlob.run(digest, size, Date.now());
-  }
-
   /** Forgets a blob whose file is gone (removed by hand). */
   forgetBlob(digest: string): void {
     this.s.deleteBlob.run(digest);
