@@ -82,7 +82,7 @@ export class BerthTool implements PullTool {
   command(ref: string, env: NodeJS.ProcessEnv = process.env): Timed {
     // no credential files of the host's docker, podman or berth logins
     const isolated = { BERTH_AUTH_FILE: join(this.workDir, "auth", "berth.json"), REGISTRY_AUTH_FILE: join(this.workDir, "auth", "podman.json"), DOCKER_CONFIG: join(this.workDir, "auth", "docker") };
-    return { cmd: process.execPath, args: [this.cli, "--root", this.root, "pull", "-q", ref], env: { ...env, ...isolated } };
+    return { cmd: this.cli, args: ["--root", this.root, "pull", "-q", ref], env: { ...env, ...isolated } };
   }
 
   async verify(_ref: string, layout: Layout): Promise<string | undefined> {

@@ -19,7 +19,8 @@ import { QuietGate } from "./util/quiet.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, "..", "..", "..");
-const CLI = join(repoRoot, "packages/cli/dist/bundle/berth.cjs");
+// the command as installed: bin/berth, the shell launcher that runs the bundle
+const CLI = join(repoRoot, "packages/cli/bin/berth");
 const ALL_TOOLS = ["berth", "skopeo-oci", "skopeo-dir", "docker", "podman"];
 
 function log(msg: string): void {

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { RegistryClient, findCredentials, loggedInRegistries, parsePlatform, pullImage, pushImage, pushIndex, removeCredentials, saveCredentials, type BlobWriter, type Credentials, type PullEvent, type PullSink, type PushEvent } from '@berth/client';
-import { formatReference, parseReference } from '@berth/oci';
+import { formatReference, parseReference, type Descriptor } from '@berth/oci';
 import type { LocalStore, NameRow } from '@berth/store';
 import { findLocal, referenceOf, repositoryKey } from './local.js';
 import { ProgressBoard } from './progress.js';
@@ -58,7 +58,12 @@ export function registryHost(input: string): string {
   return ['index.docker.io', 'registry-1.docker.io'].includes(host) ? 'docker.io' : host;
 }
 
-export async function pull(store: LocalStore, io: Io, input: string, opts: RemoteOptions & { platform?: string; allPlatforms?: boolean }): Promise<void> {
+/**
+ * `berth pull`. With `unpack` (berth run of an image not here yet), each layer downloaded
+ * is also unpacked into the layer cache while it streams in (see pullUnpacker); the pull
+ * returns once those unpacks have finished too.
+ */
+export async function pull(store: LocalStore, io: Io, input: string, opts: RemoteOptions & { platform?: string; allPlatforms?: boolean; unpack?: boolean }): Promise<void> {
   const ref = parseReference(input);
   const name = formatReference(ref);
   const platform = opts.platform !== undefined ? parsePlatform(opts.platform) : undefined;
@@ -89,14 +94,19 @@ export async function pull(store: LocalStore, io: Io, input: string, opts: Remot
     else if (e.type === 'downloading') say(`${shortDigest(e.digest)}: downloading ${humanSize(e.size)}${e.offset > 0 ? ` (resuming at ${humanSize(e.offset)})` : ''}`);
     else if (e.type === 'done') say(`${shortDigest(e.digest)}: done`);
   };
+  const unpacker = opts.unpack === true ? (await import('@berth/runtime/layers')).pullUnpacker(store) : undefined;
   try {
     // a no-op pull (image stored, name unchanged) writes nothing: no leases, no transaction
     const isStored = (digest: string): boolean => store.getImage(digest) !== undefined;
     const pulled = await pullImage(await clientFor(ref.registry, opts), ref, sink, {
       ...(platform !== undefined ? { platform } : {}),
       ...(opts.allPlatforms === true ? { allPlatforms: true } : { isStored }),
+      ...(unpacker !== undefined ? { layerTap: (layer: Descriptor, position: number, config: Descriptor) => unpacker.tap(layer, position, config) } : {}),
       onEvent,
-    }).finally(() => board?.stop());
+    }).finally(async () => {
+      board?.stop();
+      await unpacker?.settle();
+    });
     const size = [pulled.config, ...pulled.layers].reduce((n, d) => n + d.size, 0);
     const nameRow: NameRow = {
       repository: repositoryKey(ref),

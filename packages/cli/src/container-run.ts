@@ -48,7 +48,8 @@ async function localImage(store: LocalStore, image: string, flags: RunFlags): Pr
     process.stderr.write(`Unable to find image '${image}' locally\n`);
   }
   const { pull } = await import('./commands.js');
-  await pull(store, { out: (s) => process.stderr.write(s) }, image, {});
+  // layers are unpacked into the cache while they download
+  await pull(store, { out: (s) => process.stderr.write(s) }, image, { unpack: true });
   return findLocal(store, image);
 }
 

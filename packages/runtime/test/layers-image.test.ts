@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RegistryClient, pullImage } from '@berth/client';
 import { parseReference } from '@berth/oci';
-import { LocalStore } from '@berth/store';
+import { LocalStore, type ImageRow } from '@berth/store';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
 import { requireTools } from '@berth/test-support/exec';
 import { AMD64, busyboxLayer, MT, openLayout, type BuiltImage } from '@berth/test-support/images';
@@ -13,6 +13,7 @@ import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
 import { createRootfs, DiffIdMismatchError, ensureLayers, LayerPaths, pruneLayers, unpackLayer, type UnpackEvent } from '../src/index.js';
+import { pullUnpacker } from '../src/layers/index.js';
 import { dir as dirEntry, file, tarBytes, writeLayer } from './layers-support.js';
 
 /** A real image: built from busybox-static, pushed by skopeo, pulled by our client into the local store. */
@@ -166,5 +167,52 @@ describe('layers of a pulled image', () => {
       store.close();
     }
   });
-});
 
+  /** `tag` pulled into the store through pullUnpacker, and recorded; the image row. */
+  async function pullStreamed(store: LocalStore, tag: string): Promise<ImageRow> {
+    assert.ok(registry);
+    const session = store.session();
+    const unpacker = pullUnpacker(store);
+    const pulled = await pullImage(new RegistryClient({ registry: registry.url, insecure: true }), parseReference(`${registry.url}/layers/app:${tag}`), session, {
+      layerTap: (layer, position, config) => unpacker.tap(layer, position, config),
+    }).finally(() => unpacker.settle());
+    session.record({ digest: pulled.manifest.digest, mediaType: pulled.manifest.mediaType, configDigest: pulled.config.digest, size: 0, blobs: pulled.blobs }, []);
+    const row = store.getImage(pulled.manifest.digest);
+    assert.ok(row);
+    return row;
+  }
+
+  it('pulled with pullUnpacker: each layer is unpacked while it downloads, so ensureLayers finds them cached', async () => {
+    const root = join(tmp, 'berth-root-streamed');
+    const store = await LocalStore.open(root);
+    try {
+      const row = await pullStreamed(store, 'v1');
+      assert.deepEqual(readdirSync(join(root, 'layers/sha256')).sort(), image.diffIds.map((d) => d.slice(7)).sort(), 'cached during the pull');
+      image.layers.forEach((layer, i) => {
+        assert.equal(readFileSync(join(root, 'layers/sha256', (image.diffIds[i] ?? '').slice(7), 'blobs'), 'utf8'), `${layer.digest}\n`, 'the verified blob is recorded');
+      });
+      const events: UnpackEvent[] = [];
+      await ensureLayers(store, row, { onEvent: (e) => events.push(e) });
+      assert.deepEqual(
+        events.map((e) => e.type),
+        ['cached', 'cached'],
+      );
+      assert.deepEqual(readdirSync(join(root, 'layers/tmp')), []);
+    } finally {
+      store.close();
+    }
+  });
+
+  it('pulled with pullUnpacker, a config lying about a diff_id: the pull succeeds, that layer is not cached, ensureLayers refuses', async () => {
+    const root = join(tmp, 'berth-root-streamed-lying');
+    const store = await LocalStore.open(root);
+    try {
+      const row = await pullStreamed(store, 'lying');
+      assert.deepEqual(readdirSync(join(root, 'layers/sha256')), [image.diffIds[0]?.slice(7)], 'only the honest layer');
+      assert.deepEqual(readdirSync(join(root, 'layers/tmp')), []);
+      await assert.rejects(ensureLayers(store, row), DiffIdMismatchError);
+    } finally {
+      store.close();
+    }
+  });
+});

@@ -7,6 +7,7 @@ import { getAttributeSync } from '@napi-rs/xattr';
 import { requireTools } from '@berth/test-support/exec';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
 import { DiffIdMismatchError, InvalidTarError, isSyncedLayer, LayerPaths, UnsafeLayerError, unpackLayer, unpackLayerStream } from '../src/index.js';
+import { ChunkQueue } from '../src/layers/chunk-queue.js';
 import { dir, file, hardlink, headerBlock, MTIME, sha256, symlink, tarBytes, treeOf, writeLayer, type Compression, type RawEntry } from './layers-support.js';
 
 describe('layer unpacking', () => {
@@ -355,5 +356,39 @@ describe('layer unpacking', () => {
       assert.equal(read, bytes.length, `${c}: drained`);
     }
   });
-});
 
+  test('through a ChunkQueue (a download feeding it): nothing is cached before end(), nothing at all after fail()', async () => {
+    const tar = tarBytes([dir('etc'), file('etc/hostname', 'queued\n'), file('big', Buffer.alloc(3_000_000, 7))]);
+    const { paths, blobs } = fresh();
+    const blob = writeLayer(blobs, tar, 'gzip');
+    const bytes = readFileSync(blob.path);
+    const feed = async (queue: ChunkQueue): Promise<void> => {
+      for (let i = 0; i < bytes.length; i += 65536) {
+        if (!queue.push(bytes.subarray(i, i + 65536))) await queue.drained();
+      }
+    };
+    const failed = new ChunkQueue();
+    const refused = unpackLayerStream(paths, failed, blob.diffId);
+    await feed(failed);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(existsSync(paths.entry(blob.diffId)), false, 'every byte in, but no end(): not cached');
+    failed.fail(new Error('blob digest mismatch'));
+    await assert.rejects(refused, /blob digest mismatch/);
+    assert.equal(existsSync(paths.entry(blob.diffId)), false);
+    assert.deepEqual(readdirSync(paths.tmp), []);
+
+    const good = new ChunkQueue();
+    const unpacked = unpackLayerStream(paths, good, blob.diffId, { blobDigest: sha256(bytes) });
+    await feed(good);
+    good.end();
+    const r = await unpacked;
+    assert.equal(r.unpacked, true);
+    assert.equal(readFileSync(join(r.layer.dir, 'etc/hostname'), 'utf8'), 'queued\n');
+
+    // a consumer that gives up releases the producer: pushes never wait again
+    const dropped = new ChunkQueue();
+    dropped.drop();
+    assert.equal(dropped.push(Buffer.alloc(8 * 1024 * 1024)), true);
+    await dropped.drained();
+  });
+});

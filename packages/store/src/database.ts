@@ -31,6 +31,14 @@ export interface NewImage {
   readonly blobs: readonly string[];
 }
 
+/** What a session leaves to its last transaction: blobs it committed (digest to size) and ingest locks it holds. */
+export interface SessionDone {
+  readonly committed: ReadonlyMap<string, number>;
+  readonly locked: Iterable<string>;
+}
+
+const NOTHING: SessionDone = { committed: new Map(), locked: [] };
+
 /** Leases older than this are left over by a process that was killed and whose pid came back. */
 const LEASE_MAX_AGE_MS = 24 * 60 * 60 * 1000;
 
@@ -56,23 +64,35 @@ export class StoreDatabase {
 
   /** Leases the digests for `owner` and answers which of them are recorded as committed. */
   lease(owner: string, digests: readonly string[]): Set<string> {
+    return this.db.transaction(() => this.leaseIn(owner, digests)).immediate();
+  }
+
+  /**
+   * One transaction for a pull's start: leases the digests for `owner`, answers which are
+   * recorded, and takes the ingest lock of every other one that no live process holds
+   * (the rest are other processes' downloads, or this process's other sessions').
+   */
+  leaseAndLock(owner: string, digests: readonly string[]): { recorded: Set<string>; locked: Set<string> } {
     return this.db.transaction(() => {
-      const now = Date.now();
-      const present = new Set<string>();
-      for (const d of digests) {
-        this.s.insertLease.run(owner, d, process.pid, now);
-        if (this.s.getBlob.get(d) !== undefined) present.add(d);
-      }
-      return present;
+      const recorded = this.leaseIn(owner, digests);
+      const locked = new Set<string>();
+      for (const d of digests) if (!recorded.has(d) && !locked.has(d) && this.lockIn(d)) locked.add(d);
+      return { recorded, locked };
     }).immediate();
+  }
+
+  private leaseIn(owner: string, digests: readonly string[]): Set<string> {
+    const now = Date.now();
+    const present = new Set<string>();
+    for (const d of digests) {
+      this.s.insertLease.run(owner, d, process.pid, now);
+      if (this.s.getBlob.get(d) !== undefined) present.add(d);
+    }
+    return present;
   }
 
   hasBlob(digest: string): boolean {
     return this.s.getBlob.get(digest) !== undefined;
-  }
-
-  recordBlob(digest: string, size: number): void {
-    this.s.insertBlob.run(digest, size, Date.now());
   }
 
   /** Forgets a blob whose file is gone (removed by hand). */
@@ -80,41 +100,52 @@ export class StoreDatabase {
     this.s.deleteBlob.run(digest);
   }
 
-  /** Takes the download of `digest`, unless a live process holds it. */
+  /** Takes the download of `digest`, unless a live process (this one included) holds it. */
   tryLockIngest(digest: string): boolean {
-    return this.db.transaction(() => {
-      const row = this.s.getIngest.get(digest) as Row | undefined;
-      if (row !== undefined && isAlive(row['pid'] as number) && (row['pid'] as number) !== process.pid) return false;
-      if (row !== undefined && (row['pid'] as number) === process.pid) return false;
-      this.s.upsertIngest.run(digest, process.pid, Date.now());
-      return true;
-    }).immediate();
+    return this.db.transaction(() => this.lockIn(digest)).immediate();
+  }
+
+  private lockIn(digest: string): boolean {
+    const row = this.s.getIngest.get(digest) as Row | undefined;
+    if (row !== undefined && ((row['pid'] as number) === process.pid || isAlive(row['pid'] as number))) return false;
+    this.s.upsertIngest.run(digest, process.pid, Date.now());
+    return true;
   }
 
   unlockIngest(digest: string): void {
     this.s.deleteIngest.run(digest, process.pid);
   }
 
-  /** Records an image and its names in one transaction and drops the owner's leases. */
-  recordImage(owner: string, image: NewImage, names: readonly NameRow[]): void {
+  /**
+   * One transaction at a session's end: records the blobs it committed, the image and its
+   * names, drops the owner's leases and releases its ingest locks.
+   */
+  recordImage(owner: string, image: NewImage, names: readonly NameRow[], done: SessionDone = NOTHING): void {
     this.db.transaction(() => {
       const now = Date.now();
+      this.endSession(owner, done, now);
       this.s.insertImage.run(image.digest, image.mediaType, image.configDigest, image.size, now);
       for (const b of image.blobs) this.s.insertImageBlob.run(image.digest, b);
       for (const n of names) this.s.upsertName.run(n.repository, n.tag, n.imageDigest, n.indexDigest ?? null, now);
-      this.s.deleteLeases.run(owner);
     }).immediate();
   }
 
   /**
-   * Drops the owner's leases and deletes those of `candidates` that no image references
-   * and nobody else leases; `unlink(digest)` removes the file. Returns what was removed.
+   * Ends a failed session in one transaction: records the blobs it committed, drops its
+   * leases and locks, then deletes those of `candidates` that no image references and
+   * nobody else leases; `unlink(digest)` removes the file. Returns what was removed.
    */
-  releaseAndCollect(owner: string, candidates: readonly string[], unlink: (digest: string) => void): string[] {
+  releaseAndCollect(owner: string, candidates: readonly string[], unlink: (digest: string) => void, done: SessionDone = NOTHING): string[] {
     return this.db.transaction(() => {
-      this.s.deleteLeases.run(owner);
+      this.endSession(owner, done, Date.now());
       return this.collect(candidates, unlink);
     }).immediate();
+  }
+
+  private endSession(owner: string, done: SessionDone, now: number): void {
+    for (const [digest, size] of done.committed) this.s.insertBlob.run(digest, size, now);
+    for (const digest of done.locked) this.s.deleteIngest.run(digest, process.pid);
+    this.s.deleteLeases.run(owner);
   }
 
   private collect(candidates: Iterable<string>, unlink: (digest: string) => void): string[] {

@@ -1,28 +1,56 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, createReadStream, fsyncSync, openSync } from 'node:fs';
-import { mkdir, open, rename, rm, stat, truncate } from 'node:fs/promises';
+import { closeSync, constants, createReadStream, fsync, fsyncSync, open, openSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { mkdir, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { parseDigest, type DigestAlgorithm } from '@berth/oci';
+import { FileAppender } from './appender.js';
 import { DigestMismatchError } from './errors.js';
 
-/** A download starts writing back to disk every this many bytes (see append). */
-const BACKGROUND_SYNC_BYTES = 32 * 1024 * 1024;
+const APPEND_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND;
+
+/**
+ * A second consumer of the bytes an ingest appends (a layer unpacked while it downloads).
+ * It sees each chunk once, in order, by reference; `push` returning false pauses the source
+ * until `drained()` resolves. It has no say in the blob: it must not throw.
+ */
+export interface ChunkTap {
+  push(chunk: Buffer): boolean;
+  drained(): Promise<void>;
+}
+
+/** What the store learns from an ingest. */
+export interface IngestHooks {
+  /** Called once, by commit (`committed` true once the blob is renamed into place), close or discard. */
+  release(committed: boolean): void;
+  /**
+   * With it, commit hands the blob's directory over instead of syncing it: the caller then
+   * syncs it once (for many blobs) before anything durable refers to the blob.
+   */
+  deferDirSync?(dir: string): void;
+}
 
 /**
  * One blob being downloaded into ingest/<alg>-<hex>.partial by the process that holds its
  * ingest lock. The lifecycle: open (the hash covers any bytes a previous attempt left, so
  * a download resumes at `offset`), append* (reload after a failed append), then exactly
- * one of commit (size and digest checked, fsync, rename into blobs/, fsync the
- * directory; a mismatch deletes the partial and throws DigestMismatchError), close (keep
- * the partial for a later resume) or discard. `release` is called once by each of those.
- * With `deferDirSync`, commit hands the directory to it instead of syncing it: the caller
- * then syncs it once (for many blobs) before anything durable refers to the blob.
+ * one of commit (size and digest checked, fsync, rename into blobs/, fsync the directory
+ * or hand it to `deferDirSync`; a mismatch deletes the partial and throws
+ * DigestMismatchError), close (keep the partial for a later resume) or discard.
+ *
+ * Cost per blob, by design: one open of the partial file kept until commit (appends and
+ * the fsync use the same descriptor), one writev per MiB (FileAppender), one sha256 over
+ * the chunks as they arrive, one fsync, one rename; the partial's directory exists (the
+ * store made it) and the blob's is made only when a rename finds it missing. Calls that
+ * change the file system (open O_CREAT, rename, mkdir, fsync) run on libuv's threads: on
+ * ext4 they may wait for a journal commit (another blob's fsync, another process's), and
+ * the event loop has a download to keep reading meanwhile; stat and close run inline.
  */
 export class BlobIngest {
   private hash: Hash;
   private size = 0;
+  /** The partial file, open for appending from the first append until commit, close, discard or reload. */
+  private fd: number | undefined;
 
   private constructor(
     readonly digest: string,
@@ -30,17 +58,15 @@ export class BlobIngest {
     private readonly algorithm: DigestAlgorithm,
     private readonly partialPath: string,
     private readonly finalPath: string,
-    private readonly release: () => void,
-    private readonly deferDirSync: ((dir: string) => void) | undefined,
+    private readonly hooks: IngestHooks,
   ) {
     this.hash = createHash(algorithm);
   }
 
-  static async open(digest: string, expectedSize: number, partialPath: string, finalPath: string, release: () => void, deferDirSync?: (dir: string) => void): Promise<BlobIngest> {
+  static async open(digest: string, expectedSize: number, partialPath: string, finalPath: string, hooks: IngestHooks): Promise<BlobIngest> {
     const parsed = parseDigest(digest);
     if (typeof parsed !== 'object') throw new Error(`invalid digest "${digest}"`);
-    const ingest = new BlobIngest(digest, expectedSize, parsed.algorithm, partialPath, finalPath, release, deferDirSync);
-    await mkdir(dirname(partialPath), { recursive: true });
+    const ingest = new BlobIngest(digest, expectedSize, parsed.algorithm, partialPath, finalPath, hooks);
     await ingest.reload();
     return ingest;
   }
@@ -52,17 +78,13 @@ export class BlobIngest {
 
   /** Hashes again what the partial file holds (after an interrupted or failed append). */
   async reload(): Promise<void> {
-    let size = 0;
-    try {
-      size = (await stat(this.partialPath)).size;
-    } catch (err) {
-      if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
-    }
+    this.closeFile();
+    let size = statSync(this.partialPath, { throwIfNoEntry: false })?.size ?? 0;
     if (size > this.expectedSize) {
-      await truncate(this.partialPath, 0);
+      truncateSync(this.partialPath, 0);
       size = 0;
     }
-    this.hash = createHash(this.algorithm);
+    if (this.size !== 0) this.hash = createHash(this.algorithm); // one hash per blob unless bytes were hashed
     this.size = 0;
     if (size === 0) return;
     for await (const chunk of createReadStream(this.partialPath, { end: size - 1, highWaterMark: 1024 * 1024 })) {
@@ -73,99 +95,145 @@ export class BlobIngest {
 
   /** Starts over (the server ignored a Range request). */
   async reset(): Promise<void> {
-    await rm(this.partialPath, { force: true });
+    this.closeFile();
+    rmSync(this.partialPath, { force: true });
     this.hash = createHash(this.algorithm);
     this.size = 0;
+    return Promise.resolve();
   }
 
   /**
-   * Appends the stream, hashing it. More bytes than the descriptor's size is a mismatch
-   * at once (the partial is deleted): no server can make us store more than it promised.
+   * Appends the stream, hashing it, and hands each chunk to `tap` too. More bytes than the
+   * descriptor's size is a mismatch at once (the partial is deleted): no server can make us
+   * store more than it promised. After a failure `offset` may be ahead of the file: reload.
    */
-  async append(data: Readable, signal?: AbortSignal): Promise<void> {
-    const fh = await open(this.partialPath, 'a');
-    // every BACKGROUND_SYNC_BYTES an fdatasync starts without being waited for, so the disk
-    // writes a big layer back while it downloads and the fsync at commit only flushes the
-    // tail (as the registry's BackgroundSync does for uploads); one runs at a time
-    let unsynced = 0;
-    let syncing: Promise<void> | undefined;
-    const tap = new Transform({
-      transform: (chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void => {
-        if (this.size + chunk.length > this.expectedSize) {
-          cb(new DigestMismatchError(this.digest, 'unknown', this.size + chunk.length, this.expectedSize));
-          return;
-        }
-        this.hash.update(chunk);
-        this.size += chunk.length;
-        unsynced += chunk.length;
-        if (unsynced >= BACKGROUND_SYNC_BYTES && syncing === undefined) {
-          unsynced = 0;
-          const done = (): void => {
-            syncing = undefined;
-          };
-          // best effort: the fsync at commit is the one that counts
-          syncing = fh.datasync().then(done, done);
-        }
-        cb(null, chunk);
-      },
-    });
+  async append(data: Readable, signal?: AbortSignal, tap?: ChunkTap): Promise<void> {
+    signal?.throwIfAborted();
+    const out = new FileAppender(await this.openFile());
+    const onAbort = (): void => void data.destroy(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      // the stream closes the handle when it finishes or fails; FileHandle.close waits for a running datasync
-      await pipeline(data, tap, fh.createWriteStream({ highWaterMark: 1024 * 1024 }), ...(signal !== undefined ? [{ signal }] : []));
+      await new Promise<void>((resolve, reject) => {
+        let failed = false;
+        const fail = (err: unknown): void => {
+          if (failed) return;
+          failed = true;
+          data.destroy();
+          reject(err instanceof Error ? err : new Error(String(err)));
+        };
+        const resume = (): void => {
+          if (!failed) data.resume();
+        };
+        data.on('data', (chunk: Buffer) => {
+          if (failed) return;
+          if (this.size + chunk.length > this.expectedSize) {
+            fail(new DigestMismatchError(this.digest, 'unknown', this.size + chunk.length, this.expectedSize));
+            return;
+          }
+          this.hash.update(chunk);
+          this.size += chunk.length;
+          let room: boolean;
+          try {
+            room = out.push(chunk);
+          } catch (err) {
+            fail(err);
+            return;
+          }
+          const tapRoom = tap === undefined || tap.push(chunk);
+          if (room && tapRoom) return;
+          data.pause();
+          Promise.all([out.drained(), tapRoom ? undefined : tap?.drained()]).then(resume, fail);
+        });
+        data.once('end', () => {
+          if (failed) return;
+          failed = true; // a 'close' follows: not a failure
+          resolve();
+        });
+        data.once('error', fail);
+        data.once('close', () => fail(Object.assign(new Error('premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' })));
+      });
+      await out.flush();
     } catch (err) {
-      if (err instanceof DigestMismatchError) {
-        await this.discard();
-      }
+      await out.settle();
+      if (err instanceof DigestMismatchError) await this.discard();
       throw err;
     } finally {
-      await syncing;
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 
   async commit(): Promise<void> {
+    let committed = false;
     try {
       const actual = `${this.algorithm}:${this.hash.copy().digest('hex')}`;
       if (this.size !== this.expectedSize || actual !== this.digest) {
-        await rm(this.partialPath, { force: true });
+        this.closeFile();
+        rmSync(this.partialPath, { force: true });
         throw new DigestMismatchError(this.digest, actual, this.size, this.expectedSize);
       }
-      if (this.size === 0) {
-        // an empty blob may never have been written
-        const fh = await open(this.partialPath, 'a');
-        await fh.close();
-      }
-      const fh = await open(this.partialPath, 'r+');
+      const fd = await this.openFile(); // an empty blob may never have been written
+      this.fd = undefined;
       try {
-        await fh.sync();
+        await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err !== null ? reject(err) : resolve())));
       } finally {
-        await fh.close();
+        closeSync(fd);
       }
-      await mkdir(dirname(this.finalPath), { recursive: true });
-      await rename(this.partialPath, this.finalPath);
-      if (this.deferDirSync !== undefined) this.deferDirSync(dirname(this.finalPath));
-      else await syncDir(dirname(this.finalPath));
+      await renameInto(this.partialPath, this.finalPath);
+      committed = true;
+      if (this.hooks.deferDirSync !== undefined) this.hooks.deferDirSync(dirname(this.finalPath));
+      else syncDirSync(dirname(this.finalPath));
     } finally {
-      this.release();
+      this.hooks.release(committed);
     }
   }
 
   /** Keeps the partial file for a later resume. */
   async close(): Promise<void> {
-    this.release();
+    this.closeFile();
+    this.hooks.release(false);
+    return Promise.resolve();
   }
 
   async discard(): Promise<void> {
-    await rm(this.partialPath, { force: true });
-    this.release();
+    this.closeFile();
+    rmSync(this.partialPath, { force: true });
+    this.hooks.release(false);
+    return Promise.resolve();
+  }
+
+  private async openFile(): Promise<number> {
+    this.fd ??= await openIn(this.partialPath, APPEND_FLAGS);
+    return this.fd;
+  }
+
+  private closeFile(): void {
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    closeSync(fd);
   }
 }
 
-export async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
+/** open(2), making the directory when it is missing (someone removed ingest/ meanwhile). */
+async function openIn(path: string, flags: number): Promise<number> {
+  const once = (): Promise<number> => new Promise((resolve, reject) => open(path, flags, 0o644, (err, fd) => (err !== null ? reject(err) : resolve(fd))));
   try {
-    await fh.sync();
-  } finally {
-    await fh.close();
+    return await once();
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+    await mkdir(dirname(path), { recursive: true });
+    return once();
+  }
+}
+
+/** rename(2) into a directory made on first use. */
+async function renameInto(from: string, to: string): Promise<void> {
+  try {
+    await rename(from, to);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+    await mkdir(dirname(to), { recursive: true });
+    await rename(from, to);
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -44,14 +44,14 @@ export class LocalStore {
   }
 
   async hasBlob(digest: string): Promise<boolean> {
-    if (!this.db.hasBlob(digest)) return false;
-    try {
-      await stat(this.paths.blob(digest));
-      return true;
-    } catch {
-      this.db.forgetBlob(digest);
-      return false;
-    }
+    return Promise.resolve(this.db.hasBlob(digest) && this.hasBlobFile(digest));
+  }
+
+  /** For a recorded blob: its file is there (else the record is dropped: removed by hand). */
+  hasBlobFile(digest: string): boolean {
+    if (existsSync(this.paths.blob(digest))) return true;
+    this.db.forgetBlob(digest);
+    return false;
   }
 
   async readBlob(digest: string): Promise<Buffer> {
@@ -99,63 +99,83 @@ export class LocalStore {
 
 /**
  * What a pull writes through. The contract the registry client relies on:
- * `present` before any write leases the digests; `writer` hands out the one ingest of a
- * blob (undefined: it is already stored, perhaps by another process meanwhile);
- * `record` makes the image visible and ends the session; `abort` ends it and deletes the
- * blobs this session committed that no image references.
+ * `present` before any write leases the digests and takes the ingest locks of those not
+ * stored; `writer` hands out the one ingest of a blob (undefined: it is already stored,
+ * perhaps by another process meanwhile, or committed by this session); `record` makes the
+ * image visible and ends the session; `abort` ends it and deletes the blobs this session
+ * committed that no image references.
+ *
+ * A session ends with exactly one of record or abort, and the SQLite work is batched
+ * around that: one transaction at `present` (leases, locks), none per blob, one at the end.
+ * So a blob this session committed is recorded (a `blobs` row, visible to other sessions and
+ * processes) and its ingest lock released only at the end; meanwhile others wait for it
+ * as for a download in progress. Crash safety: a committed blob is complete under its final
+ * name (fsync before the rename); the renames are made durable by one fsync of their
+ * directory before the transaction that records the image commits. A crash before that
+ * leaves at most unrecorded files in blobs/ (a later pull of the blob renames over them)
+ * and lock rows of a dead pid (taken over).
  */
 export class StoreSession {
   readonly id = randomUUID();
-  private readonly committed = new Set<string>();
+  /** Blobs this session committed, not yet recorded (digest to size). */
+  private readonly committed = new Map<string, number>();
+  /** Ingest locks this session holds. */
+  private readonly locked = new Set<string>();
+  private readonly leased = new Set<string>();
   /** Directories that received this session's renamed blobs: synced once, in record(). */
   private readonly unsynced = new Set<string>();
 
   constructor(private readonly store: LocalStore) {}
 
   async present(digests: readonly string[]): Promise<Set<string>> {
-    const recorded = this.store.db.lease(this.id, digests);
+    const { recorded, locked } = this.store.db.leaseAndLock(this.id, digests);
+    for (const d of digests) this.leased.add(d);
+    for (const d of locked) this.locked.add(d);
     const out = new Set<string>();
-    for (const d of recorded) if (await this.store.hasBlob(d)) out.add(d);
-    return out;
+    for (const d of recorded) if (this.store.hasBlobFile(d)) out.add(d);
+    return Promise.resolve(out);
   }
 
   /** Waits for the ingest lock of `digest`; undefined when the blob is (or became) present. */
   async writer(digest: string, size: number, signal?: AbortSignal): Promise<BlobIngest | undefined> {
-    this.store.db.lease(this.id, [digest]);
-    for (;;) {
-      if (await this.store.hasBlob(digest)) return undefined;
-      if (this.store.db.tryLockIngest(digest)) {
-        // committed by the holder just before we took the lock?
-        if (await this.store.hasBlob(digest)) {
-          this.store.db.unlockIngest(digest);
-          return undefined;
+    if (this.committed.has(digest)) return undefined;
+    if (!this.locked.has(digest)) {
+      this.lease(digest);
+      for (;;) {
+        if (await this.store.hasBlob(digest)) return undefined;
+        if (this.store.db.tryLockIngest(digest)) {
+          // committed by the holder just before we took the lock?
+          if (await this.store.hasBlob(digest)) {
+            this.store.db.unlockIngest(digest);
+            return undefined;
+          }
+          this.locked.add(digest);
+          break;
         }
-        let released = false;
-        return BlobIngest.open(digest, size, this.store.paths.partial(digest), this.store.paths.blob(digest), () => {
-          if (released) return;
-          released = true;
-          this.store.db.unlockIngest(digest);
-        }, (dir) => this.unsynced.add(dir)).then((ingest) => this.wrap(ingest, digest, size));
+        signal?.throwIfAborted();
+        await sleep(INGEST_POLL_MS, undefined, signal !== undefined ? { signal } : {});
       }
-      signal?.throwIfAborted();
-      await sleep(INGEST_POLL_MS, undefined, signal !== undefined ? { signal } : {});
     }
-  }
-
-  private wrap(ingest: BlobIngest, digest: string, size: number): BlobIngest {
-    const commit = ingest.commit.bind(ingest);
-    ingest.commit = async (): Promise<void> => {
-      await commit();
-      this.store.db.recordBlob(digest, size);
-      this.committed.add(digest);
-    };
-    return ingest;
+    let released = false;
+    return BlobIngest.open(digest, size, this.store.paths.partial(digest), this.store.paths.blob(digest), {
+      release: (committed) => {
+        if (released) return;
+        released = true;
+        // a committed blob keeps its lock until record or abort, which record it
+        if (committed) this.committed.set(digest, size);
+        else {
+          this.locked.delete(digest);
+          this.store.db.unlockIngest(digest);
+        }
+      },
+      deferDirSync: (dir) => this.unsynced.add(dir),
+    });
   }
 
   /** Stores small content held in memory (manifests), verified against its digest. */
   async putBytes(digest: string, bytes: Uint8Array): Promise<void> {
-    this.store.db.lease(this.id, [digest]);
-    if (await this.store.hasBlob(digest)) return;
+    this.lease(digest);
+    if (this.committed.has(digest) || (await this.store.hasBlob(digest))) return;
     const actual = digestOf(bytes, digest.startsWith('sha512:') ? 'sha512' : 'sha256');
     if (actual !== digest) throw new DigestMismatchError(digest, actual, bytes.length, bytes.length);
     const final = this.store.paths.blob(digest);
@@ -168,24 +188,35 @@ export class StoreSession {
       await rm(tmp, { force: true });
     }
     this.unsynced.add(dirname(final));
-    this.store.db.recordBlob(digest, bytes.length);
-    this.committed.add(digest);
+    this.committed.set(digest, bytes.length);
   }
 
   /**
    * Makes the renames of the image's blobs durable (this session's, and those another
    * process committed that it may not have synced yet: one fsync of blobs/<alg>/ covers
-   * them all), then records the image.
+   * them all), then records the committed blobs and the image in one transaction.
    */
   record(image: NewImage, names: readonly NameRow[]): void {
     for (const d of image.blobs) this.unsynced.add(dirname(this.store.paths.blob(d)));
     for (const dir of this.unsynced) syncDirSync(dir);
     this.unsynced.clear();
-    this.store.db.recordImage(this.id, image, names);
+    this.store.db.recordImage(this.id, image, names, { committed: this.committed, locked: this.locked });
+    this.committed.clear();
+    this.locked.clear();
   }
 
   /** Ends a failed session: what it stored and nothing references is removed again. */
   abort(): string[] {
-    return this.store.db.releaseAndCollect(this.id, [...this.committed], (d) => unlinkIfPresent(this.store.paths.blob(d)));
+    const candidates = [...this.committed.keys()];
+    const removed = this.store.db.releaseAndCollect(this.id, candidates, (d) => unlinkIfPresent(this.store.paths.blob(d)), { committed: this.committed, locked: this.locked });
+    this.committed.clear();
+    this.locked.clear();
+    return removed;
+  }
+
+  private lease(digest: string): void {
+    if (this.leased.has(digest)) return;
+    this.store.db.lease(this.id, [digest]);
+    this.leased.add(digest);
   }
 }

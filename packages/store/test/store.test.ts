@@ -120,4 +120,49 @@ describe('local store', () => {
       assert.equal(await store.hasBlob(layer.digest), true, 'leased: kept');
       pulling.abort();
     }));
+
+  test('a session records what it committed only at its end: others wait for it meanwhile', () =>
+    withStore(async (store) => {
+      const layer = blob('downloaded layer');
+      const m = blob('{"m":"batched"}');
+      const s1 = store.session();
+      assert.deepEqual([...(await s1.present([layer.digest, m.digest]))], [], 'nothing stored yet');
+      const w = await s1.writer(layer.digest, layer.bytes.length);
+      assert.ok(w);
+      await w.append(Readable.from([layer.bytes]));
+      await w.commit();
+      assert.equal(await store.hasBlob(layer.digest), false, 'committed, not recorded yet');
+      // another session wants the blob: it waits for s1's lock until s1 records
+      const s2 = store.session();
+      const controller = new AbortController();
+      const waiting = s2.writer(layer.digest, layer.bytes.length, controller.signal);
+      let settled = false;
+      void waiting.then(() => (settled = true), () => (settled = true));
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      assert.equal(settled, false, 'the second writer waits');
+      await s1.putBytes(m.digest, m.bytes);
+      s1.record({ digest: m.digest, mediaType: 'm', configDigest: layer.digest, size: 1, blobs: [layer.digest, m.digest] }, [
+        { repository: 'example.com/batched', tag: 'v1', imageDigest: m.digest, indexDigest: undefined },
+      ]);
+      assert.equal(await waiting, undefined, 'then finds it stored');
+      assert.equal(await store.hasBlob(layer.digest), true);
+      assert.equal(await store.hasBlob(m.digest), true);
+      s2.abort();
+    }));
+
+  test('an aborted session records its committed blobs only to collect them, and releases its locks', () =>
+    withStore(async (store, root) => {
+      const layer = blob('aborted layer');
+      const s1 = store.session();
+      await s1.present([layer.digest]);
+      const w = await s1.writer(layer.digest, layer.bytes.length);
+      assert.ok(w);
+      await w.append(Readable.from([layer.bytes]));
+      await w.commit();
+      assert.deepEqual(s1.abort(), [layer.digest]);
+      assert.equal(existsSync(join(root, 'blobs', 'sha256', layer.digest.slice(7))), false);
+      const w2 = await store.session().writer(layer.digest, layer.bytes.length);
+      assert.ok(w2, 'the lock is free again');
+      await w2.discard();
+    }));
 });

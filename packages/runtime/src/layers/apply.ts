@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, write, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { xattr } from './xattr.js';
 import { InvalidTarError, UnsafeLayerError } from './errors.js';
@@ -16,6 +16,8 @@ const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 const UMASK = Number.parseInt(/^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? '777', 8);
 const MAX_CACHED_DIRS = 65_536;
 const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+/** File pieces at least this big are written off the event loop. */
+const ASYNC_WRITE_BYTES = 128 * 1024;
 
 /**
  * Applies tar members to one layer directory in overlay format, after containerd's
@@ -147,16 +149,30 @@ export class LayerApplier {
     // the common file (0644/0755, root's) is right as created: no fchown, no fchmod
     const exact = (h.mode & 0o7000) === 0 && (h.mode & UMASK) === 0;
     const fd = this.replacing(path, () => openSync(path, CREATE_FLAGS, exact ? h.mode : 0o600)) as number;
+    // big pieces are written on libuv's threads, one at a time, while the next is read and
+    // hashed here (the event loop is what an unpack, and a pull feeding it, wait for);
+    // small ones inline, where a thread hop would cost more than the copy. Positional
+    // writes: pieces are slices nobody rewrites (see TarReader.readSome)
+    let position = 0;
+    let writing: Promise<void> | undefined;
     try {
       for await (const chunk of entry.body()) {
-        let off = 0;
-        while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
+        if (chunk.length >= ASYNC_WRITE_BYTES) {
+          await writing;
+          writing = writeAt(fd, chunk, position);
+        } else {
+          writeAtSync(fd, chunk, position);
+        }
+        position += chunk.length;
       }
+      await writing;
+      writing = undefined;
       if (this.needsChown(h)) fchownSync(fd, h.uid, h.gid);
       if (!exact) fchmodSync(fd, h.mode);
       this.xattrs(path, h);
       futimesSync(fd, h.atime ?? h.mtime, h.mtime);
     } finally {
+      await writing?.catch(() => undefined); // never close under a running write
       closeSync(fd);
     }
   }
@@ -197,5 +213,20 @@ export class LayerApplier {
       if (!/^(user|trusted|security)\.[^\0]{1,250}$/.test(name)) throw new InvalidTarError(`${h.name}: unsupported xattr ${name.slice(0, 100)}`);
       xattr().setAttributeSync(path, name, value);
     }
+  }
+}
+
+/** pwrite(2) until the whole piece is at `position`, inline. */
+function writeAtSync(fd: number, chunk: Buffer, position: number): void {
+  let off = 0;
+  while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, position + off);
+}
+
+/** pwrite(2) until the whole piece is at `position`, on libuv's threads. */
+async function writeAt(fd: number, chunk: Buffer, position: number): Promise<void> {
+  let off = 0;
+  while (off < chunk.length) {
+    const from = off;
+    off += await new Promise<number>((resolve, reject) => write(fd, chunk, from, chunk.length - from, position + from, (err, n) => (err !== null ? reject(err) : resolve(n))));
   }
 }

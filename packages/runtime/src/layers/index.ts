@@ -7,8 +7,9 @@
  *      applied by our own safe unpacker into <BERTH_ROOT>/layers/tmp/, hashed on the way; only
  *      when the sha256 of the tar equals the config's diff_id is it renamed to
  *      layers/sha256/<hex> (see paths.ts). Returns the layers bottom to top.
- *      unpackLayerStream does the same for one layer from a stream (a download teed on its
- *      way into the store, so that unpacking overlaps the pull).
+ *      unpackLayerStream does the same for one layer from a stream; pullUnpacker(store) feeds
+ *      it the layers `berth pull` downloads (a tap on their way into the store), so that
+ *      unpacking overlaps the pull and ensureLayers then finds them cached.
  *   2. createRootfs(layers, containerDir): an overlay mount of those layers plus the
  *      container's own writable upper/ at <containerDir>/rootfs (a copy of the layers where
  *      overlayfs is unavailable). openRootfs(containerDir) gives the same handle back in a
@@ -20,6 +21,7 @@
  * entries that no image in the store names and no container keeps (Rootfs.layers).
  */
 export { ensureLayers, unpackLayer, unpackLayerStream } from './cache.js';
+export { pullUnpacker, type LayerFeed, type PullUnpacker } from './pull-unpack.js';
 export { createRootfs, openRootfs, overlaySupported } from './rootfs.js';
 export { diffToLayer } from './diff.js';
 export { pruneLayers, type PruneOptions } from './prune.js';
