@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
 import {
@@ -21,6 +22,7 @@ import {
   type SpecInput,
 } from '@berth/runtime/containers';
 import { containerRlimits } from '../src/containers/rlimits.js';
+import { kernelHasX32 } from '../src/containers/x32.js';
 
 const base: SpecInput = {
   image: { Cmd: ['sh'], Env: ['PATH=/usr/bin:/bin', 'LANG=C'], WorkingDir: '/app' },
@@ -170,11 +172,35 @@ describe('config.json generation', () => {
     assert.deepEqual(p.syscalls.find((s) => s.names.includes('clone3')), { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 });
     assert.deepEqual(p.syscalls.find((s) => s.names[0] === 'clone')?.args, [{ index: 0, value: 2114060288, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }]);
     assert.deepEqual(p.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+    assert.deepEqual(defaultSeccomp([...DEFAULT_CAPABILITIES], 'x64', false).architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'], 'no x32 where the kernel has none');
     const admin = allowed([...DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN']);
     for (const n of ['mount', 'unshare', 'setns', 'clone', 'clone3']) assert.ok(admin.has(n), `${n} with CAP_SYS_ADMIN`);
     assert.equal(defaultSeccomp([...DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN'], 'x64').syscalls.some((s) => s.names.includes('clone3') && s.action === 'SCMP_ACT_ERRNO'), false);
     // s390 passes clone's flags second
     assert.equal(defaultSeccomp([], 's390x').syscalls.find((s) => s.names[0] === 'clone')?.args?.[0]?.index, 1);
+  });
+
+  test('x32 is filtered only where the kernel may run it; the answer is kept per boot', () => {
+    const dir = makeTempDir('x32');
+    try {
+      let config: string | undefined;
+      try {
+        config = gunzipSync(readFileSync('/proc/config.gz')).toString('latin1');
+      } catch {
+        config = undefined;
+      }
+      const expected = config === undefined || /^CONFIG_X86_X32(_ABI)?=y$/m.test(config);
+      assert.equal(kernelHasX32(dir), expected);
+      const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+      assert.equal(readFileSync(join(dir, 'kernel-x32'), 'utf8'), `${boot} ${expected ? 'y' : 'n'}`);
+      // this boot's answer is read back; another boot's is worked out again
+      writeFileSync(join(dir, 'kernel-x32'), `${boot} ${expected ? 'n' : 'y'}`);
+      assert.equal(kernelHasX32(dir), !expected);
+      writeFileSync(join(dir, 'kernel-x32'), `00000000-0000-0000-0000-000000000000 ${expected ? 'n' : 'y'}`);
+      assert.equal(kernelHasX32(dir), expected);
+    } finally {
+      removeTempDir(dir);
+    }
   });
 
   test('rlimits never exceed the caller\'s own hard limits', () => {

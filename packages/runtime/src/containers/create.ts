@@ -17,6 +17,7 @@ import { containerRlimits } from './rlimits.js';
 import { buildSpec, processArgs, type ImageRunConfig, type VolumeMount } from './spec.js';
 import type { ContainerState } from './state.js';
 import { resolveUser } from './user.js';
+import { kernelHasX32 } from './x32.js';
 
 /**
  * Makes the container's root file system at `target` (an empty directory) inside `bundle`,
@@ -201,6 +202,7 @@ export async function createContainer(
       cgroupsPath: `/berth/${id}`,
       ...(mount !== undefined ? { rootMount: mount } : {}),
       rlimits: containerRlimits(),
+      ...(process.arch === 'x64' ? { x32: kernelHasX32(paths.run) } : {}),
     });
     await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
     state.update(id, { ...config, env: spec.process.env, args: spec.process.args, ...(net?.ip !== undefined ? { ip: net.ip, gateway: net.gateway } : {}) });

@@ -91,8 +91,12 @@ const ENOSYS = 38;
 
 const words = (s: string): string[] => s.split(/\s+/).filter((w) => w !== '');
 
-/** The profile for a container with the given effective capabilities ("CAP_..."), on `arch` (process.arch). */
-export function defaultSeccomp(capabilities: readonly string[], arch: string = process.arch): SpecSeccomp {
+/**
+ * The profile for a container with the given effective capabilities ("CAP_..."), on `arch`
+ * (process.arch). `x32`: whether to filter x32-ABI calls too (docker always does; a kernel
+ * without CONFIG_X86_X32_ABI cannot run them, see x32.ts).
+ */
+export function defaultSeccomp(capabilities: readonly string[], arch: string = process.arch, x32 = true): SpecSeccomp {
   const caps = new Set(capabilities);
   const goarch = GOARCH[arch] ?? arch;
   const allowed = new Set(words(ALLOWED));
@@ -108,5 +112,6 @@ export function defaultSeccomp(capabilities: readonly string[], arch: string = p
     // clone3 cannot be filtered by its flags: ENOSYS makes libc fall back to clone
     syscalls.push({ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS });
   }
-  return { defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 1, architectures: [...(ARCH_MAP[arch] ?? [])], syscalls };
+  const architectures = (ARCH_MAP[arch] ?? []).filter((a) => x32 || a !== 'SCMP_ARCH_X32');
+  return { defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 1, architectures, syscalls };
 }

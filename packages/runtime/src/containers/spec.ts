@@ -60,6 +60,8 @@ export interface SpecInput {
   /** The caller's own limits: the container's may not exceed them. */
   readonly rlimits: readonly SpecRlimit[];
   readonly arch?: string;
+  /** The seccomp profile filters x32-ABI calls too (default: yes; see x32.ts). */
+  readonly x32?: boolean;
 }
 
 export const INIT_PATH = '/sbin/berth-init';
@@ -175,7 +177,7 @@ export function buildSpec(input: SpecInput): RuntimeSpec {
       namespaces,
       resources,
       cgroupsPath: input.cgroupsPath,
-      seccomp: defaultSeccomp(caps, input.arch),
+      seccomp: defaultSeccomp(caps, input.arch, input.x32 ?? true),
       maskedPaths: [...MASKED_PATHS],
       readonlyPaths: [...READONLY_PATHS],
     },
