@@ -46,6 +46,9 @@ export async function s3Env(prefix = randomUUID()): Promise<Record<string, strin
     BERTH_STORAGE_PARTSIZE: '5MiB',
     BERTH_STORAGE_TIMEOUT: '5s',
     BERTH_STORAGE_RETRIES: '2',
+    // Blob GETs stream through the registry (not the default 307 to S3): the suites check
+    // the bytes, ranges and errors the registry itself serves. s3.test.ts covers redirects.
+    BERTH_STORAGE_REDIRECT: 'false',
   };
 }
 
