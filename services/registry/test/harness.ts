@@ -64,7 +64,8 @@ export interface Harness {
 
 export async function openHarness(env: Record<string, string> = {}, dir?: string, prefix = randomUUID()): Promise<Harness> {
   const root = dir ?? (await mkdtemp(join(tmpdir(), 'berth-test-')));
-  const driverEnv = TEST_DRIVER === 's3' ? await s3Env(prefix) : {};
+  // A suite that names a driver itself gets exactly its own settings.
+  const driverEnv = TEST_DRIVER === 's3' && env['BERTH_STORAGE_DRIVER'] === undefined ? await s3Env(prefix) : {};
   const config: Config = loadConfig({ env: { BERTH_DATA_DIR: root, BERTH_LOG_REQUESTS: 'false', ...driverEnv, ...env } });
   const metadata = new SqliteMetadataStore(join(root, 'metadata.db'));
   const store = await openBlobStore(config, metadata);
