@@ -215,7 +215,7 @@ async function main(): Promise<number> {
   const report = `${lines.join("\n")}\n`;
   process.stdout.write(report);
   await writeFile(join(workDir, "report.md"), report);
-  const probeJson = probed !== undefined ? { cold: Object.fromEntries(probed.cold, opts.slots), warm: Object.fromEntries(probed.warm) } : {};
+  const probeJson = probed !== undefined ? { cold: Object.fromEntries(probed.cold), warm: Object.fromEntries(probed.warm) } : {};
   await writeFile(join(workDir, "samples.json"), JSON.stringify({ copies: samples, probes: probeJson }, null, 2));
   log(`samples and report in ${workDir}`);
   await rm(join(workDir, "skopeo"), { recursive: true, force: true });
