@@ -154,6 +154,7 @@ export class S3BlobStore implements BlobStore {
     const loc = await this.catalog.location(checkDigest(digest).digest);
     if (loc === undefined) throw new BlobNotFoundError(digest);
     if (loc.size === 0) return;
+    if (dest.destroyed || dest.writableEnded) throw new Error('the destination is closed');
     const want = range ?? { start: 0, end: loc.size - 1 };
     const gone = new AbortController();
     const onClose = (): void => gone.abort(new Error('the destination closed before the blob was sent'));
