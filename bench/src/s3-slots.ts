@@ -8,7 +8,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { createInterface, type Interface } from "node:readline";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BERTH_MAIN, DISTRIBUTION_BIN, tail } from "./registries.js";
+import { BERTH_MAIN, DISTRIBUTION_BIN, distributionYaml, tail } from "./registries.js";
 import { freePort, http } from "./util/net.js";
 import { track } from "./util/proc.js";
 import { sleep } from "./util/stats.js";
@@ -79,36 +79,26 @@ export async function startS3(dir: string): Promise<S3Process> {
 
 /** Distribution's config: the s3 driver on `s3` under `/<prefix>`, Berth's part size; `redirect: false` serves blobs itself. */
 function distributionS3Config(s3: S3Info, port: number, prefix: string, redirect: boolean): string {
-  return [
-    "version: 0.1",
-    "log:",
-    "  level: error",
-    "  accesslog:",
-    "    disabled: true",
-    "storage:",
-    "  s3:",
-    `    accesskey: ${s3.accessKeyId}`,
-    `    secretkey: ${s3.secretAccessKey}`,
-    `    region: ${s3.region}`,
-    `    regionendpoint: ${s3.endpoint}`,
-    `    bucket: ${s3.bucket}`,
-    `    rootdirectory: /${prefix}`,
-    "    secure: false",
-    "    v4auth: true",
-    // The same part size as Berth's.
-    "    chunksize: 16777216",
-    ...(redirect ? [] : ["  redirect:", "    disable: true"]),
-    "  delete:",
-    "    enabled: true",
-    "  cache:",
-    "    blobdescriptor: inmemory",
-    "  maintenance:",
-    "    uploadpurging:",
-    "      enabled: false",
-    "http:",
-    `  addr: 127.0.0.1:${port}`,
-    "",
-  ].join("\n");
+  return distributionYaml(
+    [
+      "  s3:",
+      `    accesskey: ${s3.accessKeyId}`,
+      `    secretkey: ${s3.secretAccessKey}`,
+      `    region: ${s3.region}`,
+      `    regionendpoint: ${s3.endpoint}`,
+      `    bucket: ${s3.bucket}`,
+      `    rootdirectory: /${prefix}`,
+      "    secure: false",
+      "    v4auth: true",
+      // The same part size as Berth's.
+      "    chunksize: 16777216",
+      ...(redirect ? [] : ["  redirect:", "    disable: true"]),
+      "  maintenance:",
+      "    uploadpurging:",
+      "      enabled: false",
+    ],
+    port,
+  );
 }
 
 /** Starts one registry on `s3` under its own key prefix; `cpuProfDir` runs Berth under node --cpu-prof. */

@@ -31,6 +31,14 @@ export interface OpenedStore {
 }
 
 const MiB = 1024 * 1024;
+/** Inclusive ranges of a 20-byte blob: first byte, a prefix, the middle, last byte, all of it. */
+const RANGES: readonly (readonly [number, number])[] = [
+  [0, 0],
+  [0, 9],
+  [5, 14],
+  [19, 19],
+  [0, 19],
+];
 
 async function toArray(it: AsyncIterable<string>): Promise<string[]> {
   const out: string[] = [];
@@ -254,14 +262,7 @@ export function blobStoreSuite(name: string, open: () => Promise<OpenedStore>): 
       });
 
       test('reads inclusive byte ranges', async () => {
-        const cases: [number, number][] = [
-          [0, 0],
-          [0, 9],
-          [5, 14],
-          [19, 19],
-          [0, 19],
-        ];
-        for (const [start, end] of cases) {
+        for (const [start, end] of RANGES) {
           const got = (await collect(await store.read(digest, { start, end }))).toString();
           assert.equal(got, content.slice(start, end + 1), `${start}-${end}`);
         }
@@ -282,14 +283,7 @@ export function blobStoreSuite(name: string, open: () => Promise<OpenedStore>): 
       });
 
       test('writes the blob or an inclusive range into the destination, without ending it', async () => {
-        const cases: [number, number][] = [
-          [0, 0],
-          [0, 9],
-          [5, 14],
-          [19, 19],
-          [0, 19],
-        ];
-        for (const [start, end] of cases) {
+        for (const [start, end] of RANGES) {
           const dest = sink();
           await store.writeTo(digest, { start, end }, content.length, dest);
           assert.equal(dest.bytes().toString(), content.slice(start, end + 1), `${start}-${end}`);
