@@ -5,6 +5,7 @@
 // push and pull; then the per-blob probe (s3-probe.ts). See bench/README.md.
 //   node bench/dist/src/s3.js [--runs N] [--images big512,layers100]
 //     [--slots berth,berth-stream,distribution,distribution-stream] [--probe-rounds N] [--cpu-prof DIR]
+import { readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -63,6 +64,9 @@ interface Sample {
   peakRssMiB?: number;
 }
 
+/** Dirty page cache, KiB (/proc/meminfo). */
+const dirty = (): number => Number(/^Dirty:\s+(\d+)/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? Number.NaN);
+
 const load = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
 
 /** Alternates the order per round so no registry always goes first. */
@@ -75,7 +79,9 @@ async function copies(opts: Options, layouts: readonly Layout[], slots: readonly
       for (const reg of ordered(slots, r)) {
         const repo = `bench/${layout.spec.id}-${r}`;
         const pid = reg.child.pid as number;
-        await run("sh", ["-c", `cat "${layout.dir}"/blobs/sha256/* > /dev/null`]);
+        // The layout in the page cache, and no dirty pages left by the previous copy: a fast push
+        // otherwise leaves its 512 MiB object (s3rver writes it) to be flushed during its own pull.
+        await run("sh", ["-c", `cat "${layout.dir}"/blobs/sha256/* > /dev/null; sync`]);
         const rss = new RssSampler(pid, 50);
         rss.start();
         let cpu0 = cpuSeconds(pid);
@@ -83,11 +89,13 @@ async function copies(opts: Options, layouts: readonly Layout[], slots: readonly
         const mem = rss.stop();
         if (!push.ok) throw new Error(`${reg.slot} push ${layout.spec.id}: ${push.error ?? ""}\n${await tail(reg.logFile)}`);
         samples.push({ slot: reg.slot, image: layout.spec.id, op: "push", seconds: push.seconds, cpuSec: cpuSeconds(pid) - cpu0, peakRssMiB: mem.peakMainKiB / 1024 });
+        const dirtyKiB = dirty();
+        await run("sync", []);
         cpu0 = cpuSeconds(pid);
         const pull = await skopeo.pull(layout, reg.host, reg.slot, repo);
         if (!pull.ok) throw new Error(`${reg.slot} pull ${layout.spec.id}: ${pull.error ?? ""}\n${await tail(reg.logFile)}`);
         samples.push({ slot: reg.slot, image: layout.spec.id, op: "pull", seconds: pull.seconds, cpuSec: cpuSeconds(pid) - cpu0 });
-        log(`run ${r + 1}/${opts.runs} ${layout.spec.id} ${reg.slot}: push ${push.seconds.toFixed(2)} s (peak RSS ${(mem.peakMainKiB / 1024).toFixed(0)} MiB), pull ${pull.seconds.toFixed(2)} s [load ${load()}]`);
+        log(`run ${r + 1}/${opts.runs} ${layout.spec.id} ${reg.slot}: push ${push.seconds.toFixed(2)} s (peak RSS ${(mem.peakMainKiB / 1024).toFixed(0)} MiB), pull ${pull.seconds.toFixed(2)} s (${(dirtyKiB / 1024).toFixed(0)} MiB dirty before sync) [load ${load()}]`);
       }
     }
   }
