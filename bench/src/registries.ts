@@ -31,10 +31,13 @@ export function berthAvailable(repoRoot: string): boolean {
   return existsSync(join(repoRoot, BERTH_MAIN));
 }
 
-/** Extra YAML lines (e.g. an `auth:` section) are appended as given. */
-export function distributionConfig(dataDir: string, port: number, extra: readonly string[] = []): string {
-  // Mirrors Debian's /etc/docker/registry/config.yml (inmemory blob descriptor
-  // cache, delete enabled) minus auth; access log off, errors only.
+/**
+ * Distribution's YAML: errors only and no access log, `storage` (the driver's section and
+ * any other keys under storage:, indented two spaces) with delete enabled and the
+ * inmemory blob descriptor cache, listening on 127.0.0.1:`port`; `extra` lines (e.g. an
+ * `auth:` section) are appended as given.
+ */
+export function distributionYaml(storage: readonly string[], port: number, extra: readonly string[] = []): string {
   return [
     "version: 0.1",
     "log:",
@@ -42,8 +45,7 @@ export function distributionConfig(dataDir: string, port: number, extra: readonl
     "  accesslog:",
     "    disabled: true",
     "storage:",
-    "  filesystem:",
-    `    rootdirectory: ${dataDir}`,
+    ...storage,
     "  delete:",
     "    enabled: true",
     "  cache:",
@@ -53,6 +55,11 @@ export function distributionConfig(dataDir: string, port: number, extra: readonl
     ...extra,
     "",
   ].join("\n");
+}
+
+/** Mirrors Debian's /etc/docker/registry/config.yml (inmemory blob descriptor cache, delete enabled) minus auth. */
+export function distributionConfig(dataDir: string, port: number, extra: readonly string[] = []): string {
+  return distributionYaml(["  filesystem:", `    rootdirectory: ${dataDir}`], port, extra);
 }
 
 async function waitReady(reg: Registry, timeoutMs: number): Promise<void> {

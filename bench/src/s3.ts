@@ -1,151 +1,57 @@
 // Berth on S3 vs Distribution 2.8.2 on S3, side by side against the same local
 // S3-compatible server (s3rver): skopeo push and pull of a 512 MiB layer and of
-// 100 × 1 MiB layers; RSS of each registry during its pushes. See bench/README.md.
-//   node bench/dist/src/s3.js [--runs N] [--images big512,layers100] [--slots berth,berth-redirect,distribution]
-import { spawn, type ChildProcess } from "node:child_process";
-import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createInterface } from "node:readline";
+// 100 × 1 MiB layers, each registry both redirecting blob GETs to S3 (both defaults) and
+// streaming them itself; RSS of each registry during its pushes and CPU time of each
+// push and pull; then the per-blob probe (s3-probe.ts). See bench/README.md.
+//   node bench/dist/src/s3.js [--runs N] [--images big512,layers100]
+//     [--slots berth,berth-stream,distribution,distribution-stream] [--probe-rounds N] [--cpu-prof DIR]
+import { readFileSync } from "node:fs";
+import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ensureLayout, IMAGES, type Layout } from "./layout.js";
-import { BERTH_MAIN, DISTRIBUTION_BIN, tail } from "./registries.js";
-import { RssSampler } from "./rss.js";
+import { tail } from "./registries.js";
+import { cpuSeconds, RssSampler } from "./rss.js";
+import { layerDigests, probe, type ProbeSample } from "./s3-probe.js";
+import { isBerth, SLOTS, startS3, startSlot, streams, type Running, type S3Process, type Slot } from "./s3-slots.js";
 import { Skopeo } from "./skopeo.js";
-import { freePort, http } from "./util/net.js";
-import { killAllSync, run, stopChild, track } from "./util/proc.js";
-import { median, sleep } from "./util/stats.js";
+import { killAllSync, run, stopChild } from "./util/proc.js";
+import { median } from "./util/stats.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repoRoot = resolve(here, "..", "..", "..");
 
-interface S3Info {
-  endpoint: string;
-  bucket: string;
-  region: string;
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-type Slot = "berth" | "berth-redirect" | "distribution";
-
-interface Running {
-  slot: Slot;
-  host: string;
-  child: ChildProcess;
-  logFile: string;
+interface Options {
+  runs: number;
+  images: string[];
+  slots: Slot[];
+  layoutsDir: string;
+  probeRounds: number;
+  cpuProfDir: string | undefined;
 }
 
 function log(msg: string): void {
   process.stderr.write(`[bench:s3] ${msg}\n`);
 }
 
-function args(argv: string[]): { runs: number; images: string[]; slots: Slot[]; layoutsDir: string } {
-  const out = { runs: 3, images: ["big512", "layers100"], slots: ["berth", "distribution"] as Slot[], layoutsDir: "/tmp/berth-bench-layouts" };
+function args(argv: string[]): Options {
+  const out: Options = { runs: 3, images: ["big512", "layers100"], slots: [...SLOTS], layoutsDir: "/tmp/berth-bench-layouts", probeRounds: 5, cpuProfDir: undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const v = argv[i + 1] ?? "";
-    if (a === "--runs") out.runs = Number(argv[++i]);
-    else if (a === "--images") out.images = (argv[++i] ?? "").split(",");
-    else if (a === "--slots") out.slots = (argv[++i] ?? "").split(",") as Slot[];
-    else if (a === "--layouts") out.layoutsDir = argv[++i] ?? v;
+    const v = argv[++i] ?? "";
+    if (a === "--runs") out.runs = Number(v);
+    else if (a === "--images") out.images = v.split(",");
+    else if (a === "--slots") out.slots = v.split(",").map((s) => {
+      if (!(SLOTS as readonly string[]).includes(s)) throw new Error(`unknown slot ${s} (${SLOTS.join(", ")})`);
+      return s as Slot;
+    });
+    else if (a === "--layouts") out.layoutsDir = v;
+    else if (a === "--probe-rounds") out.probeRounds = Number(v);
+    else if (a === "--cpu-prof") out.cpuProfDir = resolve(v);
     else throw new Error(`unknown argument ${a}`);
   }
   return out;
-}
-
-async function startS3(dir: string): Promise<{ info: S3Info; child: ChildProcess }> {
-  const child = spawn(process.execPath, [join(here, "s3-server-main.js")], { cwd: dir, stdio: ["ignore", "pipe", "inherit"] });
-  track(child);
-  const line = await new Promise<string>((resolveLine, reject) => {
-    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    rl.once("line", (l) => resolveLine(l));
-    child.once("exit", (code) => reject(new Error(`s3 server exited (${code})`)));
-  });
-  return { info: JSON.parse(line) as S3Info, child };
-}
-
-function distributionS3Config(s3: S3Info, port: number, prefix: string): string {
-  return [
-    "version: 0.1",
-    "log:",
-    "  level: error",
-    "  accesslog:",
-    "    disabled: true",
-    "storage:",
-    "  s3:",
-    `    accesskey: ${s3.accessKeyId}`,
-    `    secretkey: ${s3.secretAccessKey}`,
-    `    region: ${s3.region}`,
-    `    regionendpoint: ${s3.endpoint}`,
-    `    bucket: ${s3.bucket}`,
-    `    rootdirectory: /${prefix}`,
-    "    secure: false",
-    "    v4auth: true",
-    // The same part size as Berth's.
-    "    chunksize: 16777216",
-    "  delete:",
-    "    enabled: true",
-    "  cache:",
-    "    blobdescriptor: inmemory",
-    "  maintenance:",
-    "    uploadpurging:",
-    "      enabled: false",
-    "http:",
-    `  addr: 127.0.0.1:${port}`,
-    "",
-  ].join("\n");
-}
-
-async function startSlot(slot: Slot, s3: S3Info, workDir: string): Promise<Running> {
-  const base = join(workDir, slot);
-  await mkdir(join(base, "data"), { recursive: true });
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
-  const logFile = join(base, "server.log");
-  const { openSync, closeSync } = await import("node:fs");
-  const fd = openSync(logFile, "a");
-  let child: ChildProcess;
-  try {
-    if (slot === "distribution") {
-      const cfg = join(base, "config.yml");
-      await writeFile(cfg, distributionS3Config(s3, port, slot));
-      // The Go SDK fails on a custom CA bundle with its transport (AWS_CA_BUNDLE): plain HTTP here needs none.
-      const env: NodeJS.ProcessEnv = {};
-      for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("AWS_") && !k.startsWith("REGISTRY_")) env[k] = v;
-      child = spawn(DISTRIBUTION_BIN, ["serve", cfg], { cwd: base, env, stdio: ["ignore", fd, fd] });
-    } else {
-      const env: NodeJS.ProcessEnv = {
-        ...process.env,
-        NODE_ENV: "production",
-        BERTH_HTTP_ADDR: host,
-        BERTH_DATA_DIR: join(base, "data"),
-        BERTH_LOG_LEVEL: "error",
-        BERTH_LOG_REQUESTS: "false",
-        BERTH_STORAGE_DRIVER: "s3",
-        BERTH_STORAGE_BUCKET: s3.bucket,
-        BERTH_STORAGE_REGION: s3.region,
-        BERTH_STORAGE_ENDPOINT: s3.endpoint,
-        BERTH_STORAGE_PATHSTYLE: "true",
-        BERTH_STORAGE_ACCESSKEY: s3.accessKeyId,
-        BERTH_STORAGE_SECRETKEY: s3.secretAccessKey,
-        BERTH_STORAGE_ROOTPREFIX: slot,
-        BERTH_STORAGE_REDIRECT: slot === "berth-redirect" ? "true" : "false",
-      };
-      child = spawn(process.execPath, [join(repoRoot, BERTH_MAIN), "serve"], { cwd: repoRoot, env, stdio: ["ignore", fd, fd] });
-    }
-  } finally {
-    closeSync(fd);
-  }
-  track(child);
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${slot} exited:\n${await tail(logFile)}`);
-    const ok = await http({ method: "GET", url: `http://${host}/v2/`, timeoutMs: 2000 }).then((r) => r.status === 200, () => false);
-    if (ok) break;
-    if (Date.now() > deadline) throw new Error(`${slot} not ready:\n${await tail(logFile)}`);
-    await sleep(100);
-  }
-  return { slot, host, child, logFile };
 }
 
 interface Sample {
@@ -153,11 +59,128 @@ interface Sample {
   image: string;
   op: "push" | "pull";
   seconds: number;
+  /** registry CPU seconds (user + sys) during the copy */
+  cpuSec: number;
   peakRssMiB?: number;
+}
+
+/** Dirty page cache, KiB (/proc/meminfo). */
+const dirty = (): number => Number(/^Dirty:\s+(\d+)/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? Number.NaN);
+
+const load = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
+
+/** Alternates the order per round so no registry always goes first. */
+const ordered = <T>(xs: readonly T[], round: number): readonly T[] => (round % 2 === 0 ? xs : [...xs].reverse());
+
+async function copies(opts: Options, layouts: readonly Layout[], slots: readonly Running[], skopeo: Skopeo): Promise<Sample[]> {
+  const samples: Sample[] = [];
+  for (let r = 0; r < opts.runs; r++) {
+    for (const layout of layouts) {
+      for (const reg of ordered(slots, r)) {
+        const repo = `bench/${layout.spec.id}-${r}`;
+        const pid = reg.child.pid as number;
+        // The layout in the page cache, and no dirty pages left by the previous copy: a fast push
+        // otherwise leaves its 512 MiB object (s3rver writes it) to be flushed during its own pull.
+        await run("sh", ["-c", `cat "${layout.dir}"/blobs/sha256/* > /dev/null; sync`]);
+        const rss = new RssSampler(pid, 50);
+        rss.start();
+        let cpu0 = cpuSeconds(pid);
+        const push = await skopeo.push(layout, reg.host, reg.slot, repo);
+        const mem = rss.stop();
+        if (!push.ok) throw new Error(`${reg.slot} push ${layout.spec.id}: ${push.error ?? ""}\n${await tail(reg.logFile)}`);
+        samples.push({ slot: reg.slot, image: layout.spec.id, op: "push", seconds: push.seconds, cpuSec: cpuSeconds(pid) - cpu0, peakRssMiB: mem.peakMainKiB / 1024 });
+        const dirtyKiB = dirty();
+        await run("sync", []);
+        cpu0 = cpuSeconds(pid);
+        const pull = await skopeo.pull(layout, reg.host, reg.slot, repo);
+        if (!pull.ok) throw new Error(`${reg.slot} pull ${layout.spec.id}: ${pull.error ?? ""}\n${await tail(reg.logFile)}`);
+        samples.push({ slot: reg.slot, image: layout.spec.id, op: "pull", seconds: pull.seconds, cpuSec: cpuSeconds(pid) - cpu0 });
+        log(`run ${r + 1}/${opts.runs} ${layout.spec.id} ${reg.slot}: push ${push.seconds.toFixed(2)} s (peak RSS ${(mem.peakMainKiB / 1024).toFixed(0)} MiB), pull ${pull.seconds.toFixed(2)} s (${(dirtyKiB / 1024).toFixed(0)} MiB dirty before sync) [load ${load()}]`);
+      }
+    }
+  }
+  return samples;
+}
+
+const ratio = (num: number, den: number): string => (Number.isFinite(num / den) ? `${(num / den).toFixed(2)}×` : "–");
+
+function copyTable(opts: Options, layouts: readonly Layout[], samples: readonly Sample[]): string[] {
+  const has = (s: Slot): boolean => opts.slots.includes(s);
+  const lines = [
+    `| image | op | ${opts.slots.map((s) => `${s} s (CPU s)`).join(" | ")} | Distribution ÷ Berth, redirected | Distribution ÷ Berth, streamed | Berth peak RSS |`,
+    `| --- | --- | ${opts.slots.map(() => "---:").join(" | ")} | ---: | ---: | ---: |`,
+  ];
+  for (const layout of layouts) {
+    for (const op of ["push", "pull"] as const) {
+      const of = (slot: Slot): Sample[] => samples.filter((s) => s.slot === slot && s.image === layout.spec.id && s.op === op);
+      const wall = (slot: Slot): number => median(of(slot).map((s) => s.seconds));
+      const cpu = (slot: Slot): number => median(of(slot).map((s) => s.cpuSec));
+      const berthRss = samples.filter((s) => isBerth(s.slot) && s.image === layout.spec.id && s.op === "push").map((s) => s.peakRssMiB ?? 0);
+      const rss = op === "push" && berthRss.length > 0 ? `${Math.max(...berthRss).toFixed(0)} MiB` : "";
+      const redirected = has("berth") && has("distribution") ? ratio(wall("distribution"), wall("berth")) : "–";
+      const streamed = has("berth-stream") && has("distribution-stream") ? ratio(wall("distribution-stream"), wall("berth-stream")) : "–";
+      lines.push(`| ${layout.spec.label} | ${op} | ${opts.slots.map((s) => `${wall(s).toFixed(2)} (${cpu(s).toFixed(2)})`).join(" | ")} | ${redirected} | ${streamed} | ${rss} |`);
+    }
+  }
+  return lines;
+}
+
+/**
+ * The probe on every slot, rounds interleaved: first right after restarting every registry
+ * (caches cold: what a first pull after a deploy costs), then `probeRounds` warm rounds.
+ */
+async function probes(opts: Options, layout: Layout, slots: Running[], s3: S3Process, workDir: string): Promise<Probed> {
+  const digests = await layerDigests(layout);
+  for (let i = 0; i < slots.length; i++) {
+    const old = slots[i] as Running;
+    await stopChild(old.child, 15_000);
+    slots[i] = await startSlot(old.slot, s3.info, workDir, repoRoot);
+  }
+  const cold = new Map<Slot, ProbeSample[]>();
+  const warm = new Map<Slot, ProbeSample[]>();
+  for (let r = 0; r <= opts.probeRounds; r++) {
+    const into = r === 0 ? cold : warm;
+    for (const reg of ordered(slots, r)) {
+      const p = await probe(reg, s3, `bench/${layout.spec.id}-0`, digests, streams(reg.slot) ? 200 : 307);
+      into.set(reg.slot, [...(into.get(reg.slot) ?? []), p]);
+      log(`probe ${r === 0 ? "cold" : `${r}/${opts.probeRounds}`} ${reg.slot}: HEAD ${median(p.headMs).toFixed(2)} ms, GET ${median(p.getMs).toFixed(2)} ms, CPU ${p.cpuSec.toFixed(2)} s, S3 ${JSON.stringify(p.s3)}`);
+    }
+  }
+  return { cold, warm };
+}
+
+interface Probed {
+  cold: Map<Slot, ProbeSample[]>;
+  warm: Map<Slot, ProbeSample[]>;
+}
+
+function probeTable(title: string, results: Map<Slot, ProbeSample[]>, order: readonly Slot[]): string[] {
+  const lines = [
+    title,
+    "",
+    "| slot | HEAD answer | GET answer | HEAD ms | GET ms | p90 GET ms | registry CPU ms per HEAD + GET | S3 requests per HEAD + GET |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
+  ];
+  for (const slot of order) {
+    const ps = results.get(slot) ?? [];
+    if (ps.length === 0) continue;
+    const heads = ps.flatMap((p) => p.headMs);
+    const gets = ps.flatMap((p) => p.getMs).sort((a, b) => a - b);
+    const pairs = heads.length;
+    const cpuMs = (ps.reduce((n, p) => n + p.cpuSec, 0) * 1000) / pairs;
+    const s3: Record<string, number> = {};
+    for (const p of ps) for (const [m, n] of Object.entries(p.s3)) s3[m] = (s3[m] ?? 0) + n;
+    const perPair = Object.entries(s3).map(([m, n]) => `${(n / pairs).toFixed(2)} ${m}`).join(", ") || "0";
+    const p90 = gets[Math.floor(gets.length * 0.9)] ?? Number.NaN;
+    lines.push(`| ${slot} | ${[...new Set(ps.flatMap((p) => p.headStatus))].join(", ")} | ${streams(slot) ? "200, 1 MiB body" : "307"} | ${median(heads).toFixed(2)} | ${median(gets).toFixed(2)} | ${p90.toFixed(2)} | ${cpuMs.toFixed(2)} | ${perPair} |`);
+  }
+  return lines;
 }
 
 async function main(): Promise<number> {
   const opts = args(process.argv.slice(2));
+  const started = new Date();
+  const loadBefore = load();
   const workDir = await mkdtemp("/tmp/berth-bench-s3-");
   await chmod(workDir, 0o755);
   const layouts: Layout[] = [];
@@ -167,53 +190,41 @@ async function main(): Promise<number> {
     layouts.push(await ensureLayout(spec, opts.layoutsDir, false));
   }
   const s3 = await startS3(workDir);
-  log(`s3rver at ${s3.info.endpoint}`);
+  log(`s3rver at ${s3.info.endpoint}; load ${loadBefore}`);
   const slots: Running[] = [];
-  const samples: Sample[] = [];
+  let samples: Sample[] = [];
+  let probed: Probed | undefined;
+  const small = layouts.find((l) => l.spec.layers > 1);
   try {
-    for (const slot of opts.slots) slots.push(await startSlot(slot, s3.info, workDir));
+    for (const slot of opts.slots) slots.push(await startSlot(slot, s3.info, workDir, repoRoot, opts.cpuProfDir));
     const skopeo = new Skopeo(join(workDir, "skopeo"));
     await skopeo.init();
-    for (let r = 0; r < opts.runs; r++) {
-      for (const layout of layouts) {
-        // Alternate the order per run so neither registry always goes first.
-        const order = r % 2 === 0 ? slots : [...slots].reverse();
-        for (const reg of order) {
-          const repo = `bench/${layout.spec.id}-${r}`;
-          await run("sh", ["-c", `cat "${layout.dir}"/blobs/sha256/* > /dev/null`]);
-          const rss = new RssSampler(reg.child.pid as number, 50);
-          rss.start();
-          const push = await skopeo.push(layout, reg.host, reg.slot, repo);
-          const mem = rss.stop();
-          if (!push.ok) throw new Error(`${reg.slot} push ${layout.spec.id}: ${push.error ?? ""}\n${await tail(reg.logFile)}`);
-          samples.push({ slot: reg.slot, image: layout.spec.id, op: "push", seconds: push.seconds, peakRssMiB: mem.peakMainKiB / 1024 });
-          const pull = await skopeo.pull(layout, reg.host, reg.slot, repo);
-          if (!pull.ok) throw new Error(`${reg.slot} pull ${layout.spec.id}: ${pull.error ?? ""}\n${await tail(reg.logFile)}`);
-          samples.push({ slot: reg.slot, image: layout.spec.id, op: "pull", seconds: pull.seconds });
-          log(`run ${r + 1}/${opts.runs} ${layout.spec.id} ${reg.slot}: push ${push.seconds.toFixed(2)} s (peak RSS ${(mem.peakMainKiB / 1024).toFixed(0)} MiB), pull ${pull.seconds.toFixed(2)} s`);
-        }
-      }
-    }
+    samples = await copies(opts, layouts, slots, skopeo);
+    if (small !== undefined && opts.probeRounds > 0) probed = await probes(opts, small, slots, s3, workDir);
   } finally {
-    for (const s of slots) await stopChild(s.child);
+    for (const s of slots) await stopChild(s.child, 15_000);
     await stopChild(s3.child);
   }
   const lines = [
-    `| image | op | ${opts.slots.map((s) => `${s} (s)`).join(" | ")} | Distribution ÷ Berth | Berth peak RSS |`,
-    `| --- | --- | ${opts.slots.map(() => "---:").join(" | ")} | ---: | ---: |`,
+    ...copyTable(opts, layouts, samples),
+    "",
+    `medians of ${opts.runs} runs; skopeo copy wall time (registry CPU time); s3rver on 127.0.0.1 shared by all; Berth part size 16 MiB, Distribution chunksize 16 MiB`,
+    ...(probed !== undefined && small !== undefined
+      ? [
+          "",
+          ...probeTable(`Per blob, ${small.spec.label}: sequential HEAD + GET of each layer over one kept-alive connection, redirects not followed; medians over every request of ${opts.probeRounds} rounds`, probed.warm, opts.slots),
+          "",
+          ...probeTable("The same, once, right after restarting each registry (caches cold)", probed.cold, opts.slots),
+        ]
+      : []),
+    "",
+    `${started.toISOString()}; load average ${loadBefore} before, ${load()} after`,
   ];
-  for (const layout of layouts) {
-    for (const op of ["push", "pull"] as const) {
-      const med = (slot: Slot): number => median(samples.filter((s) => s.slot === slot && s.image === layout.spec.id && s.op === op).map((s) => s.seconds));
-      const rss = op === "push" ? Math.max(...samples.filter((s) => s.slot === "berth" && s.image === layout.spec.id && s.op === op).map((s) => s.peakRssMiB ?? 0)) : undefined;
-      const ratio = opts.slots.includes("berth") && opts.slots.includes("distribution") ? (med("distribution") / med("berth")).toFixed(2) : "–";
-      lines.push(`| ${layout.spec.label} | ${op} | ${opts.slots.map((s) => med(s).toFixed(2)).join(" | ")} | ${ratio}× | ${rss !== undefined ? `${rss.toFixed(0)} MiB` : ""} |`);
-    }
-  }
-  const report = `${lines.join("\n")}\n\nmedians of ${opts.runs} runs; skopeo copy wall time; s3rver on 127.0.0.1 shared by both; Berth part size 16 MiB, Distribution chunksize 16 MiB\n`;
+  const report = `${lines.join("\n")}\n`;
   process.stdout.write(report);
   await writeFile(join(workDir, "report.md"), report);
-  await writeFile(join(workDir, "samples.json"), JSON.stringify(samples, null, 2));
+  const probeJson = probed !== undefined ? { cold: Object.fromEntries(probed.cold), warm: Object.fromEntries(probed.warm) } : {};
+  await writeFile(join(workDir, "samples.json"), JSON.stringify({ copies: samples, probes: probeJson }, null, 2));
   log(`samples and report in ${workDir}`);
   await rm(join(workDir, "skopeo"), { recursive: true, force: true });
   return 0;

@@ -28,6 +28,8 @@ export async function sendFile(fd: number, start: number, end: number, dest: Wri
       pending[i] = new Promise<void>((resolve, reject) => {
         dest.write(buf.subarray(0, n), (err) => (err ? reject(err) : resolve()));
       });
+      // A destroyed dest fails both writes at once, maybe while neither is awaited: never unhandled.
+      pending[i].catch(() => undefined);
       pos += n;
     }
     await Promise.all(pending);

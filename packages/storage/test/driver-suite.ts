@@ -21,6 +21,7 @@ import {
   patternStream,
   sha256,
   sha512,
+  sink,
   streamOf,
 } from './helpers.js';
 
@@ -30,6 +31,14 @@ export interface OpenedStore {
 }
 
 const MiB = 1024 * 1024;
+/** Inclusive ranges of a 20-byte blob: first byte, a prefix, the middle, last byte, all of it. */
+const RANGES: readonly (readonly [number, number])[] = [
+  [0, 0],
+  [0, 9],
+  [5, 14],
+  [19, 19],
+  [0, 19],
+];
 
 async function toArray(it: AsyncIterable<string>): Promise<string[]> {
   const out: string[] = [];
@@ -253,14 +262,7 @@ export function blobStoreSuite(name: string, open: () => Promise<OpenedStore>): 
       });
 
       test('reads inclusive byte ranges', async () => {
-        const cases: [number, number][] = [
-          [0, 0],
-          [0, 9],
-          [5, 14],
-          [19, 19],
-          [0, 19],
-        ];
-        for (const [start, end] of cases) {
+        for (const [start, end] of RANGES) {
           const got = (await collect(await store.read(digest, { start, end }))).toString();
           assert.equal(got, content.slice(start, end + 1), `${start}-${end}`);
         }
@@ -270,6 +272,55 @@ export function blobStoreSuite(name: string, open: () => Promise<OpenedStore>): 
         const [a, b] = await Promise.all([store.read(digest), store.read(digest, { start: 10, end: 19 })]);
         assert.equal((await collect(a)).toString(), content);
         assert.equal((await collect(b)).toString(), content.slice(10));
+      });
+    });
+
+    describe('writeTo', () => {
+      const content = '0123456789abcdefghij';
+      let digest: string;
+      before(async () => {
+        digest = await putBlob(content);
+      });
+
+      test('writes the blob or an inclusive range into the destination, without ending it', async () => {
+        for (const [start, end] of RANGES) {
+          const dest = sink();
+          await store.writeTo(digest, { start, end }, content.length, dest);
+          assert.equal(dest.bytes().toString(), content.slice(start, end + 1), `${start}-${end}`);
+          assert.equal(dest.writableEnded, false);
+        }
+        const whole = sink();
+        await store.writeTo(digest, undefined, content.length, whole);
+        assert.equal(whole.bytes().toString(), content);
+      });
+
+      test('an unknown blob throws BlobNotFoundError before writing; an empty blob writes nothing', async () => {
+        const missing = sha256(`missing ${randomUUID()}`);
+        const dest = sink();
+        await assert.rejects(store.writeTo(missing, undefined, 10, dest), (err: unknown) => err instanceof BlobNotFoundError && err.digest === missing);
+        const empty = await putBlob('');
+        await store.writeTo(empty, undefined, 0, dest);
+        assert.equal(dest.bytes().length, 0);
+      });
+
+      test('a multi-MiB blob into a slow destination arrives intact; one closed midway rejects, and the store serves on', async () => {
+        const size = 9 * MiB + 7;
+        const hash = createHash('sha256');
+        const id = randomUUID();
+        await store.startUpload(id);
+        await store.append(id, 0, patternStream(0, size, hash));
+        const big = `sha256:${hash.digest('hex')}`;
+        await store.commit(id, big);
+        const slow = sink(1, 1024);
+        await store.writeTo(big, undefined, size, slow);
+        assert.equal(createHash('sha256').update(slow.bytes()).digest('hex'), big.slice(7));
+        const gone = sink(2, 1024);
+        setTimeout(() => gone.destroy(), 20);
+        await assert.rejects(store.writeTo(big, undefined, size, gone));
+        const range = sink();
+        await store.writeTo(big, { start: 4 * MiB - 1, end: 5 * MiB }, size, range);
+        assert.deepEqual(range.bytes(), patternSlice(4 * MiB - 1, 5 * MiB + 1));
+        assert.equal(await store.delete(big), true);
       });
     });
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** All bytes of a stream, for small blobs only. */
@@ -99,4 +99,18 @@ export function patternStream(start: number, end: number, hash?: { update(b: Buf
     }
   }
   return Readable.from(gen(), { objectMode: false });
+}
+
+/** A destination keeping (copies of) what it is given; `delayMs` holds each write that long before it is flushed. */
+export function sink(delayMs = 0, highWaterMark = 16 * 1024): Writable & { bytes(): Buffer } {
+  const parts: Buffer[] = [];
+  const w = new Writable({
+    highWaterMark,
+    write(chunk: Buffer, _enc, cb) {
+      parts.push(Buffer.from(chunk));
+      if (delayMs > 0) setTimeout(cb, delayMs);
+      else cb();
+    },
+  });
+  return Object.assign(w, { bytes: () => Buffer.concat(parts) });
 }

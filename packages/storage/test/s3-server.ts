@@ -43,6 +43,8 @@ export interface TestS3Server {
   inject(fault: S3Fault): () => void;
   /** Requests served so far, by method (to check what the registry asked S3). */
   readonly requests: Record<string, number>;
+  /** TCP connections accepted so far. */
+  readonly connections: number;
   /** `x-amz-storage-class` and `x-amz-server-side-encryption*` headers of the requests, as "name: value". */
   readonly amzHeaders: string[];
   /** Multipart uploads started and neither completed nor aborted. */
@@ -61,6 +63,7 @@ export async function startS3Server(): Promise<TestS3Server> {
   const faults: { fault: S3Fault; left: number }[] = [];
   const requests: Record<string, number> = {};
   const amzHeaders: string[] = [];
+  let connections = 0;
 
   const start = async (): Promise<void> => {
     if (server !== undefined) return;
@@ -124,6 +127,7 @@ export async function startS3Server(): Promise<TestS3Server> {
     const address = await s.run();
     port = address.port;
     s.httpServer?.on('connection', (socket: Socket) => {
+      connections++;
       sockets.add(socket);
       socket.on('close', () => sockets.delete(socket));
     });
@@ -160,6 +164,9 @@ export async function startS3Server(): Promise<TestS3Server> {
       };
     },
     requests,
+    get connections() {
+      return connections;
+    },
     amzHeaders,
     async openMultipartUploads() {
       try {

@@ -5,10 +5,13 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteMetadataStore } from '@berth/metadata';
+import { DeleteObjectCommand } from '@aws-sdk/client-s3';
+import { BlobNotFoundError, StorageUnavailableError } from '../src/errors.js';
+import { createS3Client } from '../src/s3/client.js';
 import { S3BlobStore } from '../src/s3/driver.js';
 import { MIN_PART_SIZE } from '../src/s3/options.js';
 import { blobStoreSuite } from './driver-suite.js';
-import { collect, hashStream, patternStream, sha256, streamOf } from './helpers.js';
+import { collect, hashStream, patternStream, sha256, sink, streamOf } from './helpers.js';
 import { startS3Server, type TestS3Server } from './s3-server.js';
 
 /** An S3 store on a running test server, with its catalog in a fresh SQLite file. */
@@ -251,4 +254,87 @@ describe('S3BlobStore specifics', () => {
       await opened.cleanup();
     }
   });
+
+  test('writeTo relays over kept-alive connections: sequential reads share one, and one S3 dropped meanwhile is replaced unnoticed', async () => {
+    const opened = await openS3Store(server);
+    try {
+      const { store } = opened;
+      const content = Buffer.from(`relayed ${randomUUID()}`.repeat(100));
+      const digest = await putBlob(store, content);
+      const read = async (): Promise<void> => {
+        const dest = sink();
+        await store.writeTo(digest, undefined, content.length, dest);
+        assert.deepEqual(dest.bytes(), content);
+      };
+      await read();
+      const before = server.connections;
+      for (let i = 0; i < 20; i++) await read();
+      assert.equal(server.connections, before, 'no new connection');
+      // A restart of S3 closes every connection; the next read opens a new one.
+      await server.stop();
+      await server.start();
+      await read();
+      assert.equal(server.connections, before + 1);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
+  test('writeTo: throttling is retried away; S3 down, slow or refusing is StorageUnavailableError within the bound, with nothing written', async () => {
+    const opened = await openS3Store(server, { timeout: 500, attempts: 3 });
+    try {
+      const { store } = opened;
+      const content = Buffer.from(`faulty ${randomUUID()}`);
+      const digest = await putBlob(store, content);
+      let end = server.inject({ count: 2, status: 503, code: 'SlowDown', method: 'GET' });
+      const dest = sink();
+      await store.writeTo(digest, undefined, content.length, dest);
+      end();
+      assert.deepEqual(dest.bytes(), content);
+      for (const fault of [{ count: 100, status: 503, code: 'SlowDown' }, { count: 100, delayMs: 2000 }, { count: 100, status: 403, code: 'AccessDenied' }]) {
+        end = server.inject({ ...fault, method: 'GET' });
+        const started = Date.now();
+        const failed = sink();
+        await assert.rejects(store.writeTo(digest, undefined, content.length, failed), (err: unknown) => err instanceof StorageUnavailableError && /GetObject/.test(err.message));
+        end();
+        assert.ok(Date.now() - started < 3 * 500 + 1500, `answered in ${Date.now() - started} ms`);
+        assert.equal(failed.bytes().length, 0);
+      }
+      await server.stop();
+      try {
+        await assert.rejects(store.writeTo(digest, undefined, content.length, sink()), StorageUnavailableError);
+      } finally {
+        await server.start();
+      }
+      const again = sink();
+      await store.writeTo(digest, { start: 1, end: 3 }, content.length, again);
+      assert.deepEqual(again.bytes(), content.subarray(1, 4));
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
+  test('writeTo of a blob whose object is gone throws BlobNotFoundError', async () => {
+    const opened = await openS3Store(server);
+    try {
+      const { store } = opened;
+      const content = `vanishing ${randomUUID()}`;
+      const digest = await putBlob(store, Buffer.from(content));
+      const key = (await opened.metadata.blobCatalog().location(digest))?.key as string;
+      const client = createS3Client({ region: server.region, endpoint: server.endpoint, forcePathStyle: true, credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey }, retry: { attempts: 1, baseDelay: 1, maxDelay: 1, timeout: 5000 } });
+      await client.send(new DeleteObjectCommand({ Bucket: server.bucket, Key: key }));
+      client.destroy();
+      await assert.rejects(store.writeTo(digest, undefined, content.length, sink()), (err: unknown) => err instanceof BlobNotFoundError);
+    } finally {
+      await opened.cleanup();
+    }
+  });
 });
+
+async function putBlob(store: S3BlobStore, content: Buffer): Promise<string> {
+  const id = randomUUID();
+  await store.startUpload(id);
+  await store.append(id, 0, streamOf(content));
+  await store.commit(id, sha256(content));
+  return sha256(content);
+}

@@ -28,8 +28,9 @@ describe('configuration', () => {
     assert.fail('expected a ConfigError');
   }
 
-  test('defaults need no file: 0.0.0.0:5000, ./data, deletes on, 4 MiB manifests', () => {
+  test('defaults need no file: 0.0.0.0:5000, ./data, deletes on, 4 MiB manifests, S3 blob GETs redirected', () => {
     const c = loadConfig({ env: {} });
+    assert.equal(c.storage.redirect, true);
     assert.equal(c.http.addr, '0.0.0.0:5000');
     assert.equal(c.data.dir, './data');
     assert.equal(c.delete.enabled, true);
@@ -54,7 +55,7 @@ describe('configuration', () => {
 
   test('the s3 driver: keys from YAML and BERTH_STORAGE_*, checked together', async () => {
     const path = await file('storage:\n  driver: s3\n  bucket: images\n  region: eu-west-1\n  pathstyle: true\n  rootprefix: berth\n  partsize: 32MiB\n');
-    const c = loadConfig({ env: { BERTH_CONFIG: path, BERTH_STORAGE_ENDPOINT: 'http://minio:9000', BERTH_STORAGE_REDIRECT: 'true' } });
+    const c = loadConfig({ env: { BERTH_CONFIG: path, BERTH_STORAGE_ENDPOINT: 'http://minio:9000', BERTH_STORAGE_REDIRECT: 'false' } });
     assert.equal(c.storage.driver, 's3');
     assert.equal(c.storage.bucket, 'images');
     assert.equal(c.storage.region, 'eu-west-1');
@@ -62,7 +63,7 @@ describe('configuration', () => {
     assert.equal(c.storage.rootprefix, 'berth');
     assert.equal(c.storage.partsize, 32 * 1024 * 1024);
     assert.equal(c.storage.endpoint, 'http://minio:9000');
-    assert.equal(c.storage.redirect, true);
+    assert.equal(c.storage.redirect, false);
     assert.equal(c.storage.encryption, 'none');
     assert.throws(
       () => loadConfig({ env: { BERTH_STORAGE_DRIVER: 's3', BERTH_STORAGE_PARTSIZE: '1MiB', BERTH_STORAGE_ACCESSKEY: 'a' } }),

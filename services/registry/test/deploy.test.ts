@@ -82,6 +82,8 @@ describe('docker-compose.yml', () => {
     assert.equal(config.storage.driver, 's3');
     assert.equal(config.storage.endpoint, 'http://s3:9000');
     assert.equal(config.storage.bucket, 'berth');
+    // The endpoint's host name is internal to the compose network: blobs must stream, not redirect.
+    assert.equal(config.storage.redirect, false);
     assert.ok(compose.services['s3'] !== undefined && compose.services['s3-bucket'] !== undefined);
     const out = execFileSync('docker-compose', ['-f', join(root, 'docker-compose.yml'), '--profile', 's3', 'config'], { stdio: 'pipe' }).toString();
     assert.match(out, /registry-s3:/);

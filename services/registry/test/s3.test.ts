@@ -1,8 +1,9 @@
 /**
  * The registry on the S3 driver specifically: multipart uploads that survive a restart,
- * abort on cancel and expiry, dedup without a copy, HEAD without S3, redirects, and
- * faults of a real S3-compatible server (stopped, throttling, slow) answered with a
- * bounded 503 + Retry-After, never a hang, never a half-written blob.
+ * abort on cancel and expiry, dedup without a copy, HEAD without S3, blob GETs both
+ * redirected (the default) and streamed, and faults of a real S3-compatible server
+ * (stopped, throttling, slow) answered with a bounded 503 + Retry-After, never a hang,
+ * never a half-written blob.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -11,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import request from 'supertest';
 import type { TestS3Server } from '@berth/storage/test-s3-server';
-import { errorCode, openHarness, pushBlob, s3Env, sha256, testS3Server, type Harness } from './harness.js';
+import { errorCode, OCI_MANIFEST, openHarness, pushBlob, pushImage, s3Env, sha256, testS3Server, type Harness } from './harness.js';
 import { raw } from './raw.js';
 
 const MiB = 1024 * 1024;
@@ -113,27 +114,78 @@ describe('registry on S3: uploads', () => {
     }
   });
 
-  test('storage.redirect: GET answers 307 to a pre-signed URL serving the bytes and ranges; HEAD still answers itself', async () => {
-    const h = await openHarness({ ...(await s3Env()), BERTH_STORAGE_REDIRECT: 'true' });
+  test('redirect (the default): GET answers 307 to a pre-signed URL serving the bytes and ranges, without calling S3', async () => {
+    const h = await openHarness(await defaultEnv());
     try {
       const data = bytes('redirect', 1000);
+      const image = await pushImage(h.app, 's3/redirect', 'v1', {}, ['redirected layer']);
       const digest = await pushBlob(h.app, 's3/redirect', data);
+      const before = total(s3.requests);
       const res = await request(h.app).get(`/v2/s3/redirect/blobs/${digest}`).expect(307);
+      await request(h.app).get(`/v2/s3/redirect/blobs/${digest}`).set('Range', 'bytes=10-19').expect(307);
+      await request(h.app).get(`/v2/s3/redirect/blobs/${digest}`).set('If-None-Match', `"${digest}"`).expect(304);
+      const head = await request(h.app).head(`/v2/s3/redirect/blobs/${digest}`).expect(200);
+      assert.equal(head.headers['content-length'], '1000');
+      await request(h.app).get(`/v2/s3/redirect/manifests/v1`).set('Accept', OCI_MANIFEST).expect(200);
+      await request(h.app).head(`/v2/s3/redirect/manifests/${image.digest}`).set('Accept', OCI_MANIFEST).expect(200);
+      const unknown = await request(h.app).get(`/v2/s3/redirect/blobs/${sha256('absent')}`).expect(404);
+      assert.equal(errorCode(unknown), 'BLOB_UNKNOWN');
+      assert.equal(total(s3.requests), before, 'blob and manifest GETs and HEADs made no S3 call');
       const url = res.headers['location'] as string;
       assert.ok(url.startsWith(s3.endpoint), url);
       assert.match(url, /X-Amz-Signature=/);
+      assert.equal(res.headers['content-length'], '0');
+      assert.equal(res.headers['docker-content-digest'], digest);
       const body = Buffer.from(await (await fetch(url)).arrayBuffer());
       assert.deepEqual(body, data);
       const part = await fetch(url, { headers: { Range: 'bytes=10-19' } });
       assert.equal(part.status, 206);
       assert.deepEqual(Buffer.from(await part.arrayBuffer()), data.subarray(10, 20));
-      const head = await request(h.app).head(`/v2/s3/redirect/blobs/${digest}`).expect(200);
-      assert.equal(head.headers['content-length'], '1000');
     } finally {
       await h.close();
     }
   });
+
+  test('redirect: false streams through the registry, one ranged S3 GET per blob GET and none for a HEAD', async () => {
+    const h = await openHarness({ ...(await defaultEnv()), BERTH_STORAGE_REDIRECT: 'false' });
+    try {
+      const data = bytes('streamed', 3 * MiB + 5);
+      const digest = await pushBlob(h.app, 's3/streamed', data);
+      const before = { ...s3.requests };
+      const got = await raw(request(h.app).get(`/v2/s3/streamed/blobs/${digest}`)).expect(200);
+      assert.deepEqual(got.body, data);
+      const part = await raw(request(h.app).get(`/v2/s3/streamed/blobs/${digest}`).set('Range', `bytes=${MiB - 3}-${2 * MiB + 3}`)).expect(206);
+      assert.deepEqual(part.body, data.subarray(MiB - 3, 2 * MiB + 4));
+      await request(h.app).head(`/v2/s3/streamed/blobs/${digest}`).expect(200);
+      assert.equal((s3.requests['GET'] ?? 0) - (before['GET'] ?? 0), 2);
+      assert.equal(total(s3.requests), total(before) + 2, 'nothing but the two GETs');
+    } finally {
+      await h.close();
+    }
+  });
+
+  test('redirect: with S3 down a blob GET still answers its 307 (it needs no S3 call); the client then meets S3', async () => {
+    const h = await openHarness(await defaultEnv());
+    const digest = await pushBlob(h.app, 's3/redirect-down', bytes('redirect down', 100));
+    await s3.stop();
+    try {
+      const res = await request(h.app).get(`/v2/s3/redirect-down/blobs/${digest}`).expect(307);
+      assert.match(res.headers['location'] as string, /X-Amz-Signature=/);
+    } finally {
+      await s3.start();
+      await h.close();
+    }
+  });
 });
+
+/** The shared server's env with the driver's own default for storage.redirect. */
+async function defaultEnv(): Promise<Record<string, string>> {
+  return Object.fromEntries(Object.entries(await s3Env()).filter(([k]) => k !== 'BERTH_STORAGE_REDIRECT'));
+}
+
+function total(requests: Record<string, number>): number {
+  return Object.values(requests).reduce((n, c) => n + c, 0);
+}
 
 async function listDigests(h: Harness): Promise<string[]> {
   const out: string[] = [];

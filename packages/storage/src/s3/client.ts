@@ -14,7 +14,7 @@ const SILENT = { trace: quiet, debug: quiet, info: quiet, warn: quiet, error: qu
  * request). Checksums only where S3 requires them: S3-compatible servers differ in
  * their support of the newer streaming checksum trailers.
  */
-export function createS3Client(options: S3StoreOptions): S3Client {
+export function createS3Client(options: Pick<S3StoreOptions, 'region' | 'endpoint' | 'forcePathStyle' | 'credentials' | 'retry'>): S3Client {
   // The SDK warns once per process about Node 20; the registry supports Node 20.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const agentOptions = { keepAlive: true, maxSockets: 128 };

@@ -16,7 +16,6 @@ import {
   UploadPartCopyCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { BlobInfo, BlobStore, ByteRange } from '../blob-store.js';
 import type { BlobCatalog, UploadPart, UploadState } from '../catalog.js';
 import { BlobNotFoundError, StorageUnavailableError, UploadNotFoundError, UploadOffsetError } from '../errors.js';
@@ -24,6 +23,9 @@ import { checkDigest, checkUploadId, isUploadId } from '../keys.js';
 import { createS3Client } from './client.js';
 import { MAX_PARTS, MIN_PART_SIZE, type S3StoreOptions } from './options.js';
 import { PartWriter, type SpoolFile } from './part-writer.js';
+import { UrlSigner } from './presign.js';
+import { relayGet } from './relay.js';
+import { ConnectionPool } from './connections.js';
 import { pumpInto } from './pump.js';
 import { exactRange } from './slice.js';
 import { isNotFound, withRetry } from './retry.js';
@@ -41,19 +43,28 @@ import { isNotFound, withRetry } from './retry.js';
  * Commit does not copy: the multipart upload is completed to the upload's own key and
  * the catalog records that key as the digest's location, in the same transaction that
  * ends the upload state. A digest already located keeps its object; the new upload is
- * aborted. stat answers from the catalog alone; reads are ranged GETs of the located key.
+ * aborted. stat answers from the catalog alone; reads are ranged GETs of the located key:
+ * `read` through the SDK, `writeTo` (the registry's streamed blob GETs) through relay.ts,
+ * which fetches a locally pre-signed URL over its own pooled connections at a fraction
+ * of the CPU. presignedUrl signs locally too (presign.ts): no S3 call.
  * Every S3 call has a deadline and bounded retries (withRetry); when they run out the
  * operation fails with StorageUnavailableError, having changed nothing visible.
  */
+/** Lifetime of the pre-signed URLs writeTo fetches itself (used at once). */
+const RELAY_URL_SECONDS = 900;
+
 export class S3BlobStore implements BlobStore {
   readonly driverName = 's3';
   private readonly client: S3Client;
   private readonly catalog: BlobCatalog;
   private readonly prefix: string;
+  private readonly signer: UrlSigner;
+  private readonly connections = new ConnectionPool();
 
   private constructor(private readonly options: S3StoreOptions) {
     if (options.partSize < MIN_PART_SIZE) throw new RangeError(`S3 part size must be at least ${MIN_PART_SIZE} bytes`);
     this.client = createS3Client(options);
+    this.signer = new UrlSigner(this.client, options.bucket);
     this.catalog = options.catalog;
     const p = options.prefix.replace(/^\/+|\/+$/g, '');
     this.prefix = p === '' ? '' : `${p}/`;
@@ -64,9 +75,10 @@ export class S3BlobStore implements BlobStore {
     return new S3BlobStore(options);
   }
 
-  /** Closes the client's sockets. */
+  /** Closes the client's sockets and the relay's idle connections. */
   destroy(): void {
     this.client.destroy();
+    this.connections.close();
   }
 
   private uploadKey(id: string): string {
@@ -133,15 +145,43 @@ export class S3BlobStore implements BlobStore {
     }
   }
 
+  /**
+   * Relays the blob (or `range`) from S3 into `dest` (relay.ts: pooled connections,
+   * no allocation per chunk), retrying until S3 answered; then bytes flow and a failure
+   * cuts `dest` off. The client leaving ends it at once.
+   */
   async writeTo(digest: string, range: ByteRange | undefined, _size: number, dest: Writable): Promise<void> {
-    await pumpInto(await this.read(digest, range), dest);
+    const loc = await this.catalog.location(checkDigest(digest).digest);
+    if (loc === undefined) throw new BlobNotFoundError(digest);
+    if (loc.size === 0) return;
+    if (dest.destroyed || dest.writableEnded) throw new Error('the destination is closed');
+    const want = range ?? { start: 0, end: loc.size - 1 };
+    const gone = new AbortController();
+    const onClose = (): void => gone.abort(new Error('the destination closed before the blob was sent'));
+    dest.once('close', onClose);
+    let relay;
+    try {
+      relay = await this.send(
+        'GetObject',
+        async (signal) => relayGet(this.connections, new URL(await this.signer.url(loc.key, RELAY_URL_SECONDS)), want, dest, { timeout: this.options.retry.timeout, signal }),
+        gone.signal,
+      );
+    } catch (err) {
+      if (isNotFound(err)) throw new BlobNotFoundError(digest);
+      throw err;
+    } finally {
+      dest.off('close', onClose);
+    }
+    // An answer without a length (chunked) is read through the SDK instead.
+    if (relay === undefined) return pumpInto(await this.getObject(loc.key, range, digest), dest);
+    await relay.done;
   }
 
-  /** A pre-signed GET URL of a committed blob, valid presignExpiry seconds. */
+  /** A pre-signed GET URL of a committed blob, valid presignExpiry seconds; made without calling S3. */
   async presignedUrl(digest: string): Promise<string | undefined> {
     const loc = await this.catalog.location(checkDigest(digest).digest);
     if (loc === undefined) return undefined;
-    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.options.bucket, Key: loc.key }), { expiresIn: this.options.presignExpiry });
+    return this.signer.url(loc.key, this.options.presignExpiry);
   }
 
   // --- ingester ---

@@ -96,7 +96,7 @@ export const SCHEMA = {
     concurrency: int(4, 1, 64, 's3: parts of one upload sent at once'),
     timeout: duration('30s', 's3: deadline of one S3 call until it answers; a transfer idle this long is cut'),
     retries: int(4, 0, 20, 's3: retries of a failed S3 call, with exponential backoff'),
-    redirect: bool(false, 's3: answer blob GETs with a 307 to a pre-signed URL instead of streaming'),
+    redirect: bool(true, 's3: answer blob GETs with a 307 to a pre-signed URL (clients must reach the S3 endpoint); false: stream them through the registry'),
     redirectexpiry: duration('20m', 's3: lifetime of pre-signed URLs'),
   },
   database: {
