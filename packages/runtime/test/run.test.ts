@@ -122,13 +122,18 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
       ok(await berth(root, ['rm', '-f', id]), 'rm -f');
     }
     assert.equal(existsSync(join(root, 'containers', id)), false);
-    // the files go from the trash in the background; a stale leftover (a killed rm) goes at the next open
+    // rm's detached rm empties the trash; a foreground run empties it while its container
+    // runs (a killed rm's leftover too) and leaves only its own bundle there
     const trash = join(root, 'containers', '.trash');
-    mkdirSync(join(trash, `${'0'.repeat(64)}.1.0`, 'upper'), { recursive: true });
-    writeFileSync(join(trash, `${'0'.repeat(64)}.1.0`, 'upper', 'file'), 'left over');
-    ok(await berth(root, ['ps', '-a']), 'ps');
     for (let i = 0; i < 100 && readdirSync(trash).length > 0; i++) await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(readdirSync(trash), []);
+    const stale = join(trash, `${'0'.repeat(64)}.1.0`);
+    mkdirSync(join(stale, 'upper'), { recursive: true });
+    writeFileSync(join(stale, 'upper', 'file'), 'left over');
+    ok(await berth(root, ['run', '--rm', '--network', 'none', image, 'sleep', '0.2']), 'run --rm');
+    const left = readdirSync(trash);
+    assert.equal(left.length, 1, left.join(' '));
+    assert.notEqual(left[0], `${'0'.repeat(64)}.1.0`);
   });
 
   it('applies --memory, --cpus and --pids-limit through cgroups', async () => {

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { access, mkdir, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { Rootfs } from '../layers/types.js';
@@ -62,12 +62,13 @@ export class InvalidRequestError extends Error {
 
 /**
  * Removes a bundle: its rootfs is unmounted first (lazily, so a busy mount cannot block),
- * then the directory leaves containers/ at once, renamed into containers/.trash, and a
- * detached `rm -rf` deletes it there (as docker renames a container's directory before it
- * deletes it): the caller does not wait for the writable layer's files, however many, and
- * what a killed rm leaves is deleted by the next emptyTrash().
+ * then the directory leaves containers/ at once, renamed into containers/.trash (as docker
+ * renames a container's directory before deleting it), and its files are deleted there:
+ * by a detached `rm -rf` (`detached`), so the caller does not wait for a writable layer of
+ * any size, or else by the next emptyTrash(), which a foreground run does while its
+ * container runs.
  */
-export async function removeBundle(paths: ContainerPaths, id: string, unmount: (target: string) => Promise<void>): Promise<void> {
+export async function removeBundle(paths: ContainerPaths, id: string, unmount: (target: string) => Promise<void>, detached = true): Promise<void> {
   await unmount(paths.rootfs(id)).catch(() => undefined);
   const trashed = join(paths.trash, `${id}.${process.pid}.${Date.now()}`);
   try {
@@ -78,30 +79,25 @@ export async function removeBundle(paths: ContainerPaths, id: string, unmount: (
     rmSync(paths.bundle(id), { recursive: true, force: true, maxRetries: 3 });
     return;
   }
-  deleteDetached(trashed);
+  if (detached) {
+    const rm = spawn('rm', ['-rf', '--', trashed], { detached: true, stdio: 'ignore' });
+    rm.on('error', () => undefined); // no rm(1): the next emptyTrash() deletes it
+    rm.unref();
+  }
 }
 
-/** A trashed bundle older than this was left by an rm that was killed (a live one takes milliseconds). */
-const TRASH_STALE_MS = 60_000;
-
-/** Deletes what removed containers left in the trash (a removal whose rm was killed). */
-export function emptyTrash(paths: ContainerPaths): void {
+/**
+ * Deletes everything in the trash (on libuv's threads, so it can overlap a running
+ * container); entries another process deletes at the same time are no error.
+ */
+export async function emptyTrash(paths: ContainerPaths): Promise<void> {
   let names: string[];
   try {
     names = readdirSync(paths.trash);
   } catch {
     return;
   }
-  for (const name of names) {
-    const at = Number(name.split('.')[2]);
-    if (!(Date.now() - at < TRASH_STALE_MS)) deleteDetached(join(paths.trash, name));
-  }
-}
-
-function deleteDetached(path: string): void {
-  const rm = spawn('rm', ['-rf', '--', path], { detached: true, stdio: 'ignore' });
-  rm.on('error', () => undefined); // no rm(1): the next emptyTrash() tries again
-  rm.unref();
+  await Promise.all(names.map((name) => rm(join(paths.trash, name), { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined)));
 }
 
 export async function createContainer(

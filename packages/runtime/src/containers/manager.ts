@@ -93,7 +93,6 @@ export class Containers {
   static async open(o: ManagerOptions): Promise<Containers> {
     const paths = new ContainerPaths(o.root, o.runDir);
     await mkdir(paths.containers, { recursive: true });
-    emptyTrash(paths);
     return new Containers(o);
   }
 
@@ -187,7 +186,11 @@ export class Containers {
     const child = rt.spawn([`--log=${log}`, '--log-format=json', 'run', '--bundle', this.paths.bundle(id), id], stdio);
     const done = waitForwarding(child, ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2']);
     this.state.started(id, child.pid ?? 0, process.pid);
+    // while the container runs: the files of containers removed earlier (a foreground --rm
+    // leaves its own there, see finishForeground), on libuv's threads
+    const trash = emptyTrash(this.paths);
     const code = await done;
+    await trash;
     return code === 0 ? 0 : ((await startFailureCode(log)) ?? code);
   }
 
@@ -195,8 +198,9 @@ export class Containers {
   async finishForeground(id: string, code: number): Promise<void> {
     this.state.exited(id, code);
     const rec = this.state.get(id);
-    // `runc run` has already deleted its own state
-    if (rec?.config.autoRemove === true) await this.removeNow(rec, false);
+    // `runc run` has already deleted its own state; the bundle goes to the trash, emptied by
+    // the next foreground run or `berth rm` (no process spawned on this path)
+    if (rec?.config.autoRemove === true) await this.removeNow(rec, false, false);
   }
 
   /** Starts a created or exited container detached, under conmon; resolves once it runs. */
@@ -281,7 +285,7 @@ export class Containers {
   }
 
   /** Runtime state, network, rootfs, bundle, row: in that order, each step tolerant of a missing piece. */
-  async removeNow(rec: ContainerRecord, runtimeState = true): Promise<void> {
+  async removeNow(rec: ContainerRecord, runtimeState = true, detachedDelete = true): Promise<void> {
     if (runtimeState) await this.runtime(rec.config.runtime).delete(rec.id).catch(() => undefined);
     // with the runtime's state gone, network and files are independent: both at once; the
     // bridge code (and its imports) only for containers that use it
@@ -291,7 +295,7 @@ export class Containers {
     };
     // conmon's socket link (only a detached container has one)
     rmSync(join(this.paths.socketDir, rec.id), { recursive: true, force: true });
-    await Promise.all([network(), removeBundle(this.paths, rec.id, this.unmountFn)]);
+    await Promise.all([network(), removeBundle(this.paths, rec.id, this.unmountFn, detachedDelete), detachedDelete ? emptyTrash(this.paths) : undefined]);
     this.state.remove(rec.id);
   }
 
