@@ -5,7 +5,7 @@
 // push and pull; then the per-blob probe (s3-probe.ts). See bench/README.md.
 //   node bench/dist/src/s3.js [--runs N] [--images big512,layers100]
 //     [--slots berth,berth-stream,distribution,distribution-stream] [--probe-rounds N] [--cpu-prof DIR]
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -195,20 +195,23 @@ async function main(): Promise<number> {
   let samples: Sample[] = [];
   let probed: Probed | undefined;
   const small = layouts.find((l) => l.spec.layers > 1);
+  // Pulls land in tmpfs when there is one: the disk is shared with other work on this machine.
+  const skopeoDir = existsSync("/dev/shm") ? await mkdtemp("/dev/shm/berth-bench-s3-skopeo-") : join(workDir, "skopeo");
   try {
     for (const slot of opts.slots) slots.push(await startSlot(slot, s3.info, workDir, repoRoot, opts.cpuProfDir));
-    const skopeo = new Skopeo(join(workDir, "skopeo"));
+    const skopeo = new Skopeo(skopeoDir);
     await skopeo.init();
     samples = await copies(opts, layouts, slots, skopeo);
     if (small !== undefined && opts.probeRounds > 0) probed = await probes(opts, small, slots, s3, workDir);
   } finally {
     for (const s of slots) await stopChild(s.child, 15_000);
     await stopChild(s3.child);
+    await rm(skopeoDir, { recursive: true, force: true });
   }
   const lines = [
     ...copyTable(opts, layouts, samples),
     "",
-    `medians of ${opts.runs} runs; skopeo copy wall time (registry CPU time); s3rver on 127.0.0.1 shared by all; Berth part size 16 MiB, Distribution chunksize 16 MiB`,
+    `medians of ${opts.runs} runs; skopeo copy wall time (registry CPU time), pulls into ${skopeoDir.startsWith("/dev/shm") ? "tmpfs" : "the work dir"}; s3rver on 127.0.0.1 shared by all; Berth part size 16 MiB, Distribution chunksize 16 MiB`,
     ...(probed !== undefined && small !== undefined
       ? [
           "",
@@ -226,7 +229,6 @@ async function main(): Promise<number> {
   const probeJson = probed !== undefined ? { cold: Object.fromEntries(probed.cold), warm: Object.fromEntries(probed.warm) } : {};
   await writeFile(join(workDir, "samples.json"), JSON.stringify({ copies: samples, probes: probeJson }, null, 2));
   log(`samples and report in ${workDir}`);
-  await rm(join(workDir, "skopeo"), { recursive: true, force: true });
   return 0;
 }
 
