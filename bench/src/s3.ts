@@ -5,7 +5,7 @@
 // push and pull; then the per-blob probe (s3-probe.ts). See bench/README.md.
 //   node bench/dist/src/s3.js [--runs N] [--images big512,layers100]
 //     [--slots berth,berth-stream,distribution,distribution-stream] [--probe-rounds N] [--cpu-prof DIR]
-import { readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { chmod, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -17,6 +17,7 @@ import { layerDigests, probe, type ProbeSample } from "./s3-probe.js";
 import { isBerth, SLOTS, startS3, startSlot, streams, type Running, type S3Process, type Slot } from "./s3-slots.js";
 import { Skopeo } from "./skopeo.js";
 import { killAllSync, run, stopChild } from "./util/proc.js";
+import { QuietGate } from "./util/quiet.js";
 import { median } from "./util/stats.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -64,24 +65,31 @@ interface Sample {
   peakRssMiB?: number;
 }
 
-/** Dirty page cache, KiB (/proc/meminfo). */
-const dirty = (): number => Number(/^Dirty:\s+(\d+)/m.exec(readFileSync("/proc/meminfo", "utf8"))?.[1] ?? Number.NaN);
-
 const load = (): string => loadavg().map((l) => l.toFixed(2)).join(" ");
 
 /** Alternates the order per round so no registry always goes first. */
 const ordered = <T>(xs: readonly T[], round: number): readonly T[] => (round % 2 === 0 ? xs : [...xs].reverse());
 
+/**
+ * Before each copy: the layout in the page cache, no dirty pages left by the previous
+ * copy, and the machine idle (bounded wait). Without the idle gate a pull starts while
+ * s3rver is still busy after its own push (completing, cleaning up): the faster the
+ * push, the more of that lands in the pull.
+ */
+async function settle(layout: Layout, gate: QuietGate): Promise<number> {
+  await run("sh", ["-c", `cat "${layout.dir}"/blobs/sha256/* > /dev/null; sync`]);
+  return (await gate.before()).waitedMs;
+}
+
 async function copies(opts: Options, layouts: readonly Layout[], slots: readonly Running[], skopeo: Skopeo): Promise<Sample[]> {
   const samples: Sample[] = [];
+  const gate = new QuietGate(15_000, 600_000);
   for (let r = 0; r < opts.runs; r++) {
     for (const layout of layouts) {
       for (const reg of ordered(slots, r)) {
         const repo = `bench/${layout.spec.id}-${r}`;
         const pid = reg.child.pid as number;
-        // The layout in the page cache, and no dirty pages left by the previous copy: a fast push
-        // otherwise leaves its 512 MiB object (s3rver writes it) to be flushed during its own pull.
-        await run("sh", ["-c", `cat "${layout.dir}"/blobs/sha256/* > /dev/null; sync`]);
+        const pushWait = await settle(layout, gate);
         const rss = new RssSampler(pid, 50);
         rss.start();
         let cpu0 = cpuSeconds(pid);
@@ -89,13 +97,12 @@ async function copies(opts: Options, layouts: readonly Layout[], slots: readonly
         const mem = rss.stop();
         if (!push.ok) throw new Error(`${reg.slot} push ${layout.spec.id}: ${push.error ?? ""}\n${await tail(reg.logFile)}`);
         samples.push({ slot: reg.slot, image: layout.spec.id, op: "push", seconds: push.seconds, cpuSec: cpuSeconds(pid) - cpu0, peakRssMiB: mem.peakMainKiB / 1024 });
-        const dirtyKiB = dirty();
-        await run("sync", []);
+        const pullWait = await settle(layout, gate);
         cpu0 = cpuSeconds(pid);
         const pull = await skopeo.pull(layout, reg.host, reg.slot, repo);
         if (!pull.ok) throw new Error(`${reg.slot} pull ${layout.spec.id}: ${pull.error ?? ""}\n${await tail(reg.logFile)}`);
         samples.push({ slot: reg.slot, image: layout.spec.id, op: "pull", seconds: pull.seconds, cpuSec: cpuSeconds(pid) - cpu0 });
-        log(`run ${r + 1}/${opts.runs} ${layout.spec.id} ${reg.slot}: push ${push.seconds.toFixed(2)} s (peak RSS ${(mem.peakMainKiB / 1024).toFixed(0)} MiB), pull ${pull.seconds.toFixed(2)} s (${(dirtyKiB / 1024).toFixed(0)} MiB dirty before sync) [load ${load()}]`);
+        log(`run ${r + 1}/${opts.runs} ${layout.spec.id} ${reg.slot}: push ${push.seconds.toFixed(2)} s (peak RSS ${(mem.peakMainKiB / 1024).toFixed(0)} MiB), pull ${pull.seconds.toFixed(2)} s [waited ${pushWait} + ${pullWait} ms for idle; load ${load()}]`);
       }
     }
   }
@@ -195,20 +202,23 @@ async function main(): Promise<number> {
   let samples: Sample[] = [];
   let probed: Probed | undefined;
   const small = layouts.find((l) => l.spec.layers > 1);
+  // Pulls land in tmpfs when there is one: the disk is shared with other work on this machine.
+  const skopeoDir = existsSync("/dev/shm") ? await mkdtemp("/dev/shm/berth-bench-s3-skopeo-") : join(workDir, "skopeo");
   try {
     for (const slot of opts.slots) slots.push(await startSlot(slot, s3.info, workDir, repoRoot, opts.cpuProfDir));
-    const skopeo = new Skopeo(join(workDir, "skopeo"));
+    const skopeo = new Skopeo(skopeoDir);
     await skopeo.init();
     samples = await copies(opts, layouts, slots, skopeo);
     if (small !== undefined && opts.probeRounds > 0) probed = await probes(opts, small, slots, s3, workDir);
   } finally {
     for (const s of slots) await stopChild(s.child, 15_000);
     await stopChild(s3.child);
+    await rm(skopeoDir, { recursive: true, force: true });
   }
   const lines = [
     ...copyTable(opts, layouts, samples),
     "",
-    `medians of ${opts.runs} runs; skopeo copy wall time (registry CPU time); s3rver on 127.0.0.1 shared by all; Berth part size 16 MiB, Distribution chunksize 16 MiB`,
+    `medians of ${opts.runs} runs; skopeo copy wall time (registry CPU time), pulls into ${skopeoDir.startsWith("/dev/shm") ? "tmpfs" : "the work dir"}; s3rver on 127.0.0.1 shared by all; Berth part size 16 MiB, Distribution chunksize 16 MiB`,
     ...(probed !== undefined && small !== undefined
       ? [
           "",
@@ -226,7 +236,6 @@ async function main(): Promise<number> {
   const probeJson = probed !== undefined ? { cold: Object.fromEntries(probed.cold), warm: Object.fromEntries(probed.warm) } : {};
   await writeFile(join(workDir, "samples.json"), JSON.stringify({ copies: samples, probes: probeJson }, null, 2));
   log(`samples and report in ${workDir}`);
-  await rm(join(workDir, "skopeo"), { recursive: true, force: true });
   return 0;
 }
 
