@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -103,4 +104,10 @@ export function run(cmd: string, args: readonly string[], options: RunOptions = 
       else resolve(result);
     });
   });
+}
+
+/** Asserts that a command exited 0 (naming `what`, with its stderr, when it did not) and hands its result on. */
+export function expectOk(r: RunResult, what: string): RunResult {
+  assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
+  return r;
 }

@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
-import { requireTools, type RunResult } from '@berth/test-support/exec';
+import { requireTools, type RunResult, expectOk } from '@berth/test-support/exec';
 import { buildTestImage, type BuiltImage } from '@berth/test-support/images';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
@@ -33,7 +33,7 @@ for (const mode of ['htpasswd', 'token'] as const) {
       assert.ok(registry, 'registry did not start');
       return registry;
     };
-    const ok = (r: RunResult, what: string): void => assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
+    const ok = expectOk;
 
     before(async () => {
       requireTools('skopeo', 'busybox');

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
-import { requireTools, run, type RunResult } from '@berth/test-support/exec';
+import { requireTools, run, expectOk } from '@berth/test-support/exec';
 import { ARM64, buildMultiArchImage, buildTestImage, type BuiltImage } from '@berth/test-support/images';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
@@ -32,10 +32,7 @@ describe('berth against Distribution', () => {
   const it = (name: string, fn: () => Promise<void>): void => {
     test(name, withLogs(() => registries.map((r) => registryLog(r)), fn));
   };
-  const ok = (r: RunResult, what: string): RunResult => {
-    assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
-    return r;
-  };
+  const ok = expectOk;
   const digestOf = async (root: string, name: string): Promise<string> => {
     const [info] = JSON.parse(ok(await berth(root, ['inspect', name]), 'inspect').stdout) as { Digest: string }[];
     return info?.Digest ?? '';

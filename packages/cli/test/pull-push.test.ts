@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
-import { quote, requireTools, run, type RunResult } from '@berth/test-support/exec';
+import { quote, requireTools, run, type RunResult, expectOk } from '@berth/test-support/exec';
 import { ARM64, buildMultiArchImage, buildTestImage, type BuiltImage, type Descriptor } from '@berth/test-support/images';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
@@ -26,7 +26,7 @@ describe('berth pull and push (anonymous)', () => {
     assert.ok(registry, 'registry did not start');
     return registry;
   };
-  const ok = (r: RunResult, what: string): void => assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
+  const ok = expectOk;
   const fails = (r: RunResult, pattern: RegExp, what: string): void => {
     assert.equal(r.code, 1, `${what} should exit 1, got ${r.code}: ${r.stdout}`);
     const lines = r.stderr.trimEnd().split('\n');

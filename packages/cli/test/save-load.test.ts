@@ -4,7 +4,7 @@ import { existsSync, readdirSync, readFileSync, statSync, truncateSync, writeFil
 import { join } from 'node:path';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
 import { startDockerd, type DockerDaemon } from '@berth/test-support/dockerd';
-import { quote, requireTools, run, type RunResult } from '@berth/test-support/exec';
+import { quote, requireTools, run, type RunResult, expectOk } from '@berth/test-support/exec';
 import { buildTestImage, type BuiltImage } from '@berth/test-support/images';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
@@ -23,10 +23,7 @@ describe('berth save and load', () => {
   const it = (title: string, fn: () => Promise<void>): void => {
     test(title, withLogs(() => [registryLog(registry), dockerd && { name: 'dockerd', logTail: (n) => dockerd?.logTail(n) ?? '' }], fn));
   };
-  const ok = (r: RunResult, what: string): RunResult => {
-    assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
-    return r;
-  };
+  const ok = expectOk;
   const fails = (r: RunResult, pattern: RegExp, what: string): void => {
     assert.equal(r.code, 1, `${what} should exit 1, got ${r.code}: ${r.stdout}`);
     const lines = r.stderr.trimEnd().split('\n');

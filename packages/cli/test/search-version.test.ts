@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
-import { requireTools, type RunResult } from '@berth/test-support/exec';
+import { requireTools, type RunResult, expectOk } from '@berth/test-support/exec';
 import { buildTestImage } from '@berth/test-support/images';
 import { freePort } from '@berth/test-support/net';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
@@ -20,10 +20,7 @@ describe('berth search, version and --format json', () => {
   const it = (name: string, fn: () => Promise<void>): void => {
     test(name, withLogs(() => [registryLog(berthRegistry), registryLog(distribution)], fn));
   };
-  const ok = (r: RunResult, what: string): RunResult => {
-    assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
-    return r;
-  };
+  const ok = expectOk;
   const fails = (r: RunResult, pattern: RegExp, what: string): void => {
     assert.notEqual(r.code, 0, `${what} should fail: ${r.stdout}`);
     const lines = r.stderr.trimEnd().split('\n');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
-import { requireTools, run, type RunResult } from '@berth/test-support/exec';
+import { requireTools, run, type RunResult, expectOk } from '@berth/test-support/exec';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
@@ -19,10 +19,7 @@ describe('detached containers', { skip: process.getuid?.() !== 0 ? 'needs root' 
   const it = (name: string, fn: () => Promise<void>): void => {
     test(name, withLogs(() => [registryLog(registry)], fn));
   };
-  const ok = (r: RunResult, what: string): RunResult => {
-    assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
-    return r;
-  };
+  const ok = expectOk;
   const b = (...args: string[]): Promise<RunResult> => berth(root, args);
   const SERVICE = 'echo started; echo to-stderr >&2; trap "echo got TERM; exit 3" TERM; while true; do sleep 0.1; done';
 

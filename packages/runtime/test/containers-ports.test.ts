@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
-import { requireTools, type RunResult } from '@berth/test-support/exec';
+import { requireTools, expectOk } from '@berth/test-support/exec';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
@@ -38,10 +38,7 @@ describe('published ports', { skip: process.getuid?.() !== 0 ? 'needs root' : fa
   let dir = '';
   let root = '';
   let image = '';
-  const ok = (r: RunResult, what: string): RunResult => {
-    assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
-    return r;
-  };
+  const ok = expectOk;
 
   before(async () => {
     requireTools('skopeo', 'busybox', 'runc', 'conmon', 'ip', 'iptables');

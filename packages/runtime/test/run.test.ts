@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registryLog, withLogs } from '@berth/test-support/diagnose';
-import { requireTools, run, type RunResult } from '@berth/test-support/exec';
+import { requireTools, run, type RunResult, expectOk } from '@berth/test-support/exec';
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { skopeoRunner } from '@berth/test-support/skopeo';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
@@ -22,11 +22,7 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
   const it = (name: string, fn: () => Promise<void>): void => {
     test(name, withLogs(() => [registryLog(registry)], fn));
   };
-  const ok = (r: RunResult, what: string): void => assert.equal(r.code, 0, `${what}: exit ${r.code}\n${r.stderr}`);
-  const ok2 = (r: RunResult, what: string): RunResult => {
-    ok(r, what);
-    return r;
-  };
+  const ok = expectOk;
   const fails = (r: RunResult, pattern: RegExp, what: string): void => {
     assert.notEqual(r.code, 0, `${what} should fail: ${r.stdout}`);
     const lines = r.stderr.trimEnd().split('\n');
@@ -107,7 +103,7 @@ describe('berth run (foreground)', { skip: process.getuid?.() !== 0 ? 'needs roo
 
   it('leaves the overlay to runc: nothing mounted on the host, exec -u reads the users from the layers', async () => {
     ok(await berth(root, ['run', '--rm', '--network', 'none', image, 'true']), 'a first container (proves overlayfs here)');
-    const id = ok2(await berth(root, ['run', '-d', '--network', 'none', image, 'sh', '-c', 'echo up > /tmp/up; sleep 600']), 'run -d').stdout.trim();
+    const id = ok(await berth(root, ['run', '-d', '--network', 'none', image, 'sh', '-c', 'echo up > /tmp/up; sleep 600']), 'run -d').stdout.trim();
     try {
       const bundle = join(root, 'containers', id);
       const mounts = readFileSync('/proc/self/mountinfo', 'utf8');

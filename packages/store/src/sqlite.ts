@@ -17,6 +17,9 @@ function addonPath(): string | undefined {
   }
 }
 
+/** Looked up once per process: a command opens store.db, containers.db and network.db. */
+let addon: { path: string | undefined } | undefined;
+
 /**
  * Opens (creating) a SQLite file the way every berth database is used: WAL, so readers
  * never block the writer; a 30 s busy timeout, so several berth processes share it;
@@ -24,7 +27,8 @@ function addonPath(): string | undefined {
  * most the last transactions, never consistency); foreign keys enforced.
  */
 export function openSqlite(path: string): Database.Database {
-  const nativeBinding = addonPath();
+  addon ??= { path: addonPath() };
+  const nativeBinding = addon.path;
   const db = new Database(path, nativeBinding !== undefined ? { nativeBinding } : {});
   db.pragma('busy_timeout = 30000');
   db.pragma('journal_mode = WAL');
