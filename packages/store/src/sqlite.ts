@@ -17,6 +17,30 @@ function addonPath(): string | undefined {
   }
 }
 
+/** How long a berth process waits for another one's lock before it gives up. */
+const BUSY_TIMEOUT_MS = 30_000;
+
+/**
+ * Switches a connection to WAL. Turning a new file to WAL takes an exclusive lock and
+ * SQLite answers SQLITE_BUSY at once, without its busy handler, while another process
+ * holds any lock on it (two berth commands creating the same store at once), so this
+ * retries every few milliseconds, bounded by the same busy timeout. Once the file is in
+ * WAL mode the pragma takes no lock.
+ */
+function enableWal(db: Database.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      db.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if (!(error instanceof Database.SqliteError) || !error.code.startsWith('SQLITE_BUSY') || Date.now() >= deadline) throw error;
+      Atomics.wait(pause, 0, 0, 5);
+    }
+  }
+}
+
 /** Looked up once per process: a command opens store.db, containers.db and network.db. */
 let addon: { path: string | undefined } | undefined;
 
@@ -30,8 +54,8 @@ export function openSqlite(path: string): Database.Database {
   addon ??= { path: addonPath() };
   const nativeBinding = addon.path;
   const db = new Database(path, nativeBinding !== undefined ? { nativeBinding } : {});
-  db.pragma('busy_timeout = 30000');
-  db.pragma('journal_mode = WAL');
+  db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+  enableWal(db);
   db.pragma('synchronous = NORMAL');
   db.pragma('foreign_keys = ON');
   return db;
