@@ -1,7 +1,8 @@
 // Bundles the `berth` CLI into packages/cli/dist/bundle/main.cjs (plus exit-main.cjs, the
 // exit command conmon runs for a detached container), from the tsc output in dist/src, and
 // berth.cjs, the executable that runs main.cjs with V8's code cache (src/launcher.ts);
-// then writes that cache by running `berth --help` once.
+// then writes that cache by running `berth --help` once (each command's first run folds its
+// own functions in: see launcher.ts).
 //
 // Why: the CLI's first job is to start fast. Loaded as ~150 ESM files, its modules cost
 // ~70 ms per command; one CommonJS file costs a third of that, and CommonJS keeps every
@@ -15,10 +16,12 @@
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { build } from 'esbuild';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const sqliteAddon = createRequire(join(root, 'packages/store/package.json')).resolve('better-sqlite3/build/Release/better_sqlite3.node');
 const out = join(root, 'packages/cli/dist/bundle');
 
 await build({
@@ -37,11 +40,14 @@ await build({
   // launcher runs the bundle as a vm.Script, where a real import() has no loader
   supported: { 'dynamic-import': false },
   external: ['*.node', '@napi-rs/xattr', '@aws-sdk/*'],
-  define: { 'import.meta.url': '__berth_import_meta_url' },
+  // better-sqlite3's addon where this build found it: one stat at run time instead of a
+  // module resolution (packages/store/src/sqlite.ts falls back to that when it has moved)
+  define: { 'import.meta.url': '__berth_import_meta_url', __BERTH_SQLITE_ADDON__: JSON.stringify(sqliteAddon) },
   banner: { js: "'use strict';\nconst __berth_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });
 
 // a new bundle: the old cache would be rejected anyway
 rmSync(join(out, 'main.cjs.v8cache'), { force: true });
+rmSync(join(out, 'main.cjs.v8cache.commands'), { force: true });
 execFileSync(process.execPath, [join(out, 'berth.cjs'), '--help'], { stdio: 'ignore' });

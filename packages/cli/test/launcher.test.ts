@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -42,6 +42,15 @@ describe('the berth command (bin/berth and the bundle it runs)', () => {
     removeTempDir(dir);
   });
 
+  /** A copy of the installed CLI (bin/, the bundle and its cache) whose cache a test may change. */
+  const copyCli = (name: string): string => {
+    const copy = join(dir, name);
+    cpSync(join(CLI_DIR, 'bin'), join(copy, 'bin'), { recursive: true });
+    cpSync(join(CLI_DIR, 'dist', 'bundle'), join(copy, 'dist', 'bundle'), { recursive: true });
+    cpSync(join(CLI_DIR, 'package.json'), join(copy, 'package.json'));
+    return copy;
+  };
+
   const version = (env: NodeJS.ProcessEnv, bin = BIN) =>
     run(bin, ['--root', join(dir, 'root'), 'version', '--registry', registry], { env: { ...process.env, HTTPS_PROXY: proxy?.url ?? '', NO_PROXY: '', BERTH_AUTH_FILE: join(dir, 'auth.json'), ...env }, allowFailure: true });
 
@@ -65,10 +74,7 @@ describe('the berth command (bin/berth and the bundle it runs)', () => {
   });
 
   test('the V8 code cache is written when missing or rejected, and a bad one changes nothing else', async () => {
-    const copy = join(dir, 'cli');
-    cpSync(join(CLI_DIR, 'bin'), join(copy, 'bin'), { recursive: true });
-    cpSync(join(CLI_DIR, 'dist', 'bundle'), join(copy, 'dist', 'bundle'), { recursive: true });
-    cpSync(join(CLI_DIR, 'package.json'), join(copy, 'package.json'));
+    const copy = copyCli('cli');
     const cache = join(copy, 'dist', 'bundle', 'main.cjs.v8cache');
     const good = statSync(cache).size;
     writeFileSync(cache, 'not a code cache');
@@ -78,5 +84,33 @@ describe('the berth command (bin/berth and the bundle it runs)', () => {
     assert.ok(statSync(cache).size > 1000 && statSync(cache).size <= good * 2, 'a rejected cache is written again');
     const again = await run(join(copy, 'bin', 'berth'), ['--help'], { allowFailure: true });
     assert.equal(again.stdout, help.stdout);
+  });
+
+  test("a command's first run folds its functions into the cache, once", async () => {
+    const copy = copyCli('cli-commands');
+    const cache = join(copy, 'dist', 'bundle', 'main.cjs.v8cache');
+    const commands = `${cache}.commands`;
+    // as the build leaves it: made by `berth --help` alone
+    rmSync(cache);
+    rmSync(commands, { force: true });
+    assert.equal((await run(join(copy, 'bin', 'berth'), ['--help'], { allowFailure: true })).code, 0);
+    assert.equal(readFileSync(commands, 'utf8'), '-\n');
+    const built = statSync(cache);
+    // (a command that needs no SQLite: the copy has no node_modules beside it)
+    const clientVersion = async (): Promise<string> => {
+      const r = await run(join(copy, 'bin', 'berth'), ['--root', join(dir, 'root-commands'), 'version'], { allowFailure: true, env: { ...process.env, BERTH_AUTH_FILE: join(dir, 'none.json') } });
+      assert.equal(r.code, 0, r.stderr);
+      return r.stdout;
+    };
+    const first = await clientVersion();
+    const folded = statSync(cache);
+    assert.notEqual(folded.ino, built.ino, 'rewritten');
+    assert.ok(folded.size > built.size, `grown: ${built.size} -> ${folded.size} bytes`);
+    assert.equal(readFileSync(commands, 'utf8'), '-\nversion\n');
+    assert.equal(await clientVersion(), first);
+    assert.equal(statSync(cache).ino, folded.ino, 'a command seen before writes nothing');
+    const help = await run(join(copy, 'bin', 'berth'), ['--help'], { allowFailure: true });
+    assert.equal(help.code, 0, help.stderr);
+    assert.equal(statSync(cache).ino, folded.ino);
   });
 });

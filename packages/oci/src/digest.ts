@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 
 /**
  * Content digests as the OCI image-spec defines them: `algorithm:encoded`.
@@ -40,10 +40,10 @@ export function isDigest(value: string): boolean {
 }
 
 export function createDigester(algorithm: DigestAlgorithm): Hash {
-  return createHash(algorithm);
+  return process.getBuiltinModule('node:crypto').createHash(algorithm);
 }
 
 /** Digest of an in-memory buffer (manifests only: they are size-bounded). */
 export function digestOf(data: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): string {
-  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+  return `${algorithm}:${process.getBuiltinModule('node:crypto').createHash(algorithm).update(data).digest('hex')}`;
 }

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { removeAttributeSync, setAttributeSync } from '@napi-rs/xattr';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
 import { createRootfs, diffToLayer, LayerPaths, openRootfs, unpackLayer, type LayerDirs, type UnpackedLayer } from '../src/index.js';
 import { copyLayers } from '../src/layers/copy.js';
@@ -281,6 +282,31 @@ describe('container root file systems', () => {
       assert.equal(text('l1'), undefined, 'a symlink loop is no file');
       assert.equal(text('host'), undefined, "the host's /etc/hostname is not read");
       assert.equal(text('etc'), undefined, 'a directory is no file');
+    } finally {
+      await rootfs.remove();
+    }
+  });
+
+  test("LayerView takes opaque directories from the layer's opaque.json, and from the xattrs where there is none", async () => {
+    const layers = dirsOf([await layer([dir('d'), file('d/old', 'o')]), await layer([file('d/.wh..wh..opq', ''), file('d/new', 'n')])]);
+    const upper = layers.layers[1] as UnpackedLayer;
+    const list = join(upper.dir, '..', 'opaque.json');
+    assert.deepEqual(JSON.parse(readFileSync(list, 'utf8')), ['d']);
+    const rootfs = await createRootfs(layers, join(tmp, 'copaque'), { mode: 'overlay' });
+    const text = (path: string): string | undefined => rootfs.view().readFile(path, 1024, () => new Error('big'))?.toString('utf8');
+    try {
+      assert.equal(readFileSync(join(rootfs.path, 'd/new'), 'utf8'), 'n');
+      assert.equal(existsSync(join(rootfs.path, 'd/old')), false);
+      assert.equal(text('d/new'), 'n');
+      assert.equal(text('d/old'), undefined, 'hidden by the opaque directory above it');
+      // the list is what is read: without the xattr, d is still opaque to the view
+      removeAttributeSync(join(upper.dir, 'd'), 'trusted.overlay.opaque');
+      assert.equal(text('d/old'), undefined);
+      // an entry from before the lists: the xattr answers (present, then gone)
+      rmSync(list);
+      assert.equal(text('d/old'), 'o', 'no list and no xattr: not opaque');
+      setAttributeSync(join(upper.dir, 'd'), 'trusted.overlay.opaque', 'y');
+      assert.equal(text('d/old'), undefined, 'no list: the xattr says opaque');
     } finally {
       await rootfs.remove();
     }

@@ -140,6 +140,14 @@ describe('layer unpacking', () => {
     assert.equal(readFileSync(join(fs, 'var/cache/kept'), 'utf8'), 'k');
     assert.equal(readFileSync(join(fs, 'late/x'), 'utf8'), 'x');
     assert.deepEqual(readdirSync(fs).sort(), ['etc', 'late', 'var']);
+    assert.deepEqual(JSON.parse(readFileSync(join(fs, '..', 'opaque.json'), 'utf8')), ['late', 'var/cache'], 'listed beside fs/');
+  });
+
+  test('opaque.json lists only the directories still opaque at the end: the root, not one a later member replaced', async () => {
+    const { fs } = await unpack([file('.wh..wh..opq', ''), dir('was'), file('was/.wh..wh..opq', ''), file('was', 'a file now'), dir('is/'), file('is/.wh..wh..opq', '')]);
+    assert.equal(readFileSync(join(fs, 'was'), 'utf8'), 'a file now');
+    assert.deepEqual(JSON.parse(readFileSync(join(fs, '..', 'opaque.json'), 'utf8')), ['', 'is']);
+    assert.deepEqual(JSON.parse(readFileSync(join((await unpack([file('plain', 'p')])).fs, '..', 'opaque.json'), 'utf8')), [], 'a layer without any: an empty list');
   });
 
   test('xattrs from pax are kept, but a layer cannot forge overlay markers', async () => {

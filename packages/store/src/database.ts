@@ -1,6 +1,6 @@
 import { unlinkSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { openSqlite } from './sqlite.js';
+import { lazyStatements, migrateSchema, openSqlite } from './sqlite.js';
 import { MIGRATIONS } from './migrations.js';
 
 type Row = Record<string, unknown>;
@@ -54,7 +54,7 @@ export class StoreDatabase {
 
   constructor(path: string) {
     this.db = openSqlite(path);
-    migrate(this.db);
+    migrateSchema(this.db, MIGRATIONS);
     this.s = prepare(this.db);
   }
 
@@ -248,41 +248,32 @@ export function unlinkIfPresent(path: string): void {
   }
 }
 
-function migrate(db: Database.Database): void {
-  db.transaction(() => {
-    const version = db.pragma('user_version', { simple: true }) as number;
-    for (let i = version; i < MIGRATIONS.length; i++) db.exec(MIGRATIONS[i] as string);
-    if (version < MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`);
-  }).immediate();
-}
-
 function prepare(db: Database.Database) {
-  return {
-    insertLease: db.prepare('INSERT OR REPLACE INTO leases (owner, digest, pid, created_at) VALUES (?, ?, ?, ?)'),
-    deleteLeases: db.prepare('DELETE FROM leases WHERE owner = ?'),
-    leasesOf: db.prepare('SELECT pid, created_at FROM leases WHERE digest = ?'),
-    getBlob: db.prepare('SELECT size FROM blobs WHERE digest = ?'),
-    insertBlob: db.prepare('INSERT OR IGNORE INTO blobs (digest, size, created_at) VALUES (?, ?, ?)'),
-    deleteBlob: db.prepare('DELETE FROM blobs WHERE digest = ?'),
-    blobReferenced: db.prepare('SELECT 1 FROM image_blobs WHERE blob_digest = ? LIMIT 1'),
-    getIngest: db.prepare('SELECT pid FROM ingests WHERE digest = ?'),
-    upsertIngest: db.prepare('INSERT OR REPLACE INTO ingests (digest, pid, started_at) VALUES (?, ?, ?)'),
-    deleteIngest: db.prepare('DELETE FROM ingests WHERE digest = ? AND pid = ?'),
-    insertImage: db.prepare('INSERT OR IGNORE INTO images (digest, media_type, config_digest, size, created_at) VALUES (?, ?, ?, ?, ?)'),
-    insertImageBlob: db.prepare('INSERT OR IGNORE INTO image_blobs (image_digest, blob_digest) VALUES (?, ?)'),
-    getImage: db.prepare('SELECT * FROM images WHERE digest = ?'),
-    allImages: db.prepare('SELECT * FROM images ORDER BY created_at DESC, digest'),
-    blobsOf: db.prepare('SELECT blob_digest FROM image_blobs WHERE image_digest = ?'),
-    deleteImage: db.prepare('DELETE FROM images WHERE digest = ?'),
-    orphanImages: db.prepare('SELECT digest FROM images WHERE NOT EXISTS (SELECT 1 FROM names WHERE names.image_digest = images.digest)'),
-    upsertName: db.prepare(
+  return lazyStatements(db, {
+    insertLease: 'INSERT OR REPLACE INTO leases (owner, digest, pid, created_at) VALUES (?, ?, ?, ?)',
+    deleteLeases: 'DELETE FROM leases WHERE owner = ?',
+    leasesOf: 'SELECT pid, created_at FROM leases WHERE digest = ?',
+    getBlob: 'SELECT size FROM blobs WHERE digest = ?',
+    insertBlob: 'INSERT OR IGNORE INTO blobs (digest, size, created_at) VALUES (?, ?, ?)',
+    deleteBlob: 'DELETE FROM blobs WHERE digest = ?',
+    blobReferenced: 'SELECT 1 FROM image_blobs WHERE blob_digest = ? LIMIT 1',
+    getIngest: 'SELECT pid FROM ingests WHERE digest = ?',
+    upsertIngest: 'INSERT OR REPLACE INTO ingests (digest, pid, started_at) VALUES (?, ?, ?)',
+    deleteIngest: 'DELETE FROM ingests WHERE digest = ? AND pid = ?',
+    insertImage: 'INSERT OR IGNORE INTO images (digest, media_type, config_digest, size, created_at) VALUES (?, ?, ?, ?, ?)',
+    insertImageBlob: 'INSERT OR IGNORE INTO image_blobs (image_digest, blob_digest) VALUES (?, ?)',
+    getImage: 'SELECT * FROM images WHERE digest = ?',
+    allImages: 'SELECT * FROM images ORDER BY created_at DESC, digest',
+    blobsOf: 'SELECT blob_digest FROM image_blobs WHERE image_digest = ?',
+    deleteImage: 'DELETE FROM images WHERE digest = ?',
+    orphanImages: 'SELECT digest FROM images WHERE NOT EXISTS (SELECT 1 FROM names WHERE names.image_digest = images.digest)',
+    upsertName:
       'INSERT INTO names (repository, tag, image_digest, index_digest, updated_at) VALUES (?, ?, ?, ?, ?) ' +
-        'ON CONFLICT (repository, tag) DO UPDATE SET image_digest = excluded.image_digest, index_digest = excluded.index_digest, updated_at = excluded.updated_at',
-    ),
-    getName: db.prepare('SELECT * FROM names WHERE repository = ? AND tag = ?'),
-    allNames: db.prepare('SELECT * FROM names ORDER BY repository, tag'),
-    namesOf: db.prepare('SELECT * FROM names WHERE image_digest = ? ORDER BY repository, tag'),
-    deleteName: db.prepare('DELETE FROM names WHERE repository = ? AND tag = ?'),
-    deleteNamesOf: db.prepare('DELETE FROM names WHERE image_digest = ?'),
-  };
+      'ON CONFLICT (repository, tag) DO UPDATE SET image_digest = excluded.image_digest, index_digest = excluded.index_digest, updated_at = excluded.updated_at',
+    getName: 'SELECT * FROM names WHERE repository = ? AND tag = ?',
+    allNames: 'SELECT * FROM names ORDER BY repository, tag',
+    namesOf: 'SELECT * FROM names WHERE image_digest = ? ORDER BY repository, tag',
+    deleteName: 'DELETE FROM names WHERE repository = ? AND tag = ?',
+    deleteNamesOf: 'DELETE FROM names WHERE image_digest = ?',
+  });
 }

@@ -1,4 +1,4 @@
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { closeSync, constants, createReadStream, fsync, fsyncSync, open, openSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { mkdir, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -60,7 +60,7 @@ export class BlobIngest {
     private readonly finalPath: string,
     private readonly hooks: IngestHooks,
   ) {
-    this.hash = createHash(algorithm);
+    this.hash = process.getBuiltinModule('node:crypto').createHash(algorithm);
   }
 
   static async open(digest: string, expectedSize: number, partialPath: string, finalPath: string, hooks: IngestHooks): Promise<BlobIngest> {
@@ -84,7 +84,7 @@ export class BlobIngest {
       truncateSync(this.partialPath, 0);
       size = 0;
     }
-    if (this.size !== 0) this.hash = createHash(this.algorithm); // one hash per blob unless bytes were hashed
+    if (this.size !== 0) this.hash = process.getBuiltinModule('node:crypto').createHash(this.algorithm); // one hash per blob unless bytes were hashed
     this.size = 0;
     if (size === 0) return;
     for await (const chunk of createReadStream(this.partialPath, { end: size - 1, highWaterMark: 1024 * 1024 })) {
@@ -97,7 +97,7 @@ export class BlobIngest {
   async reset(): Promise<void> {
     this.closeFile();
     rmSync(this.partialPath, { force: true });
-    this.hash = createHash(this.algorithm);
+    this.hash = process.getBuiltinModule('node:crypto').createHash(this.algorithm);
     this.size = 0;
     return Promise.resolve();
   }

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -116,7 +115,7 @@ export class LocalStore {
  * and lock rows of a dead pid (taken over).
  */
 export class StoreSession {
-  readonly id = randomUUID();
+  readonly id = process.getBuiltinModule('node:crypto').randomUUID();
   /** Blobs this session committed, not yet recorded (digest to size). */
   private readonly committed = new Map<string, number>();
   /** Ingest locks this session holds. */
@@ -179,7 +178,7 @@ export class StoreSession {
     const actual = digestOf(bytes, digest.startsWith('sha512:') ? 'sha512' : 'sha256');
     if (actual !== digest) throw new DigestMismatchError(digest, actual, bytes.length, bytes.length);
     const final = this.store.paths.blob(digest);
-    const tmp = join(this.store.paths.ingest, `${randomUUID()}.tmp`);
+    const tmp = join(this.store.paths.ingest, `${process.getBuiltinModule('node:crypto').randomUUID()}.tmp`);
     try {
       await writeFile(tmp, bytes, { flush: true });
       await mkdir(dirname(final), { recursive: true });

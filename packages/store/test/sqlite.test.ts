@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
-import { openSqlite } from '../src/sqlite.js';
+import { lazyStatements, migrateSchema, openSqlite } from '../src/sqlite.js';
 
 const SQLITE_MODULE = fileURLToPath(new URL('../src/sqlite.js', import.meta.url));
 
@@ -30,12 +30,35 @@ function opener(path: string): Promise<{ code: number | null; stderr: string }> 
 }
 
 describe('openSqlite', () => {
-  test('a new file is in WAL mode with foreign keys on', () => {
+  test('a new file is in WAL mode, synchronous=NORMAL, with foreign keys on and a 30 s busy timeout', () => {
     const dir = makeTempDir('sqlite');
     try {
       const db = openSqlite(join(dir, 'a.db'));
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+      assert.equal(db.pragma('synchronous', { simple: true }), 1);
+      assert.equal(db.pragma('busy_timeout', { simple: true }), 30_000);
+      db.close();
+    } finally {
+      removeTempDir(dir);
+    }
+  });
+
+  test('migrateSchema applies what is missing once; statements are prepared on first use', () => {
+    const dir = makeTempDir('sqlite');
+    try {
+      const db = openSqlite(join(dir, 'm.db'));
+      const migrations = ['CREATE TABLE a (x INTEGER)', 'CREATE TABLE b (y INTEGER)'];
+      migrateSchema(db, migrations.slice(0, 1));
+      assert.equal(db.pragma('user_version', { simple: true }), 1);
+      migrateSchema(db, migrations);
+      migrateSchema(db, migrations); // up to date: nothing runs (a second CREATE TABLE b would throw)
+      assert.equal(db.pragma('user_version', { simple: true }), 2);
+      const s = lazyStatements(db, { addA: 'INSERT INTO a VALUES (?)', countA: 'SELECT count(*) AS n FROM a', broken: 'SELECT * FROM nowhere' });
+      s.addA.run(1);
+      assert.equal(s.addA, s.addA, 'prepared once');
+      assert.deepEqual(s.countA.get(), { n: 1 });
+      assert.throws(() => s.broken.get(), /no such table/, 'a bad statement fails where it is used');
       db.close();
     } finally {
       removeTempDir(dir);

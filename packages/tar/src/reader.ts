@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { InvalidTarError } from './errors.js';
 import { BLOCK, isZeroBlock, parseHeader, parsePax, type RawHeader } from './header.js';
 
@@ -51,7 +50,7 @@ const TYPES: Readonly<Record<string, EntryType>> = {
  * Never holds more than one chunk plus one special record in memory.
  */
 export class TarReader {
-  private readonly hash = createHash('sha256');
+  private readonly hash = process.getBuiltinModule('node:crypto').createHash('sha256');
   private readonly it: AsyncIterator<Buffer>;
   private chunk: Buffer = Buffer.alloc(0);
   private pos = 0;

@@ -6,7 +6,7 @@
  * tell a container whose monitor died from a running one.
  */
 import type Database from 'better-sqlite3';
-import { openSqlite } from '@berth/store/sqlite';
+import { migrateSchema, openSqlite } from '@berth/store/sqlite';
 import type { ContainerConfig } from './config.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited';
@@ -81,13 +81,7 @@ export class ContainerState {
 
   constructor(path: string) {
     this.db = openSqlite(path);
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    for (let i = version; i < MIGRATIONS.length; i++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[i] ?? '');
-        this.db.pragma(`user_version = ${i + 1}`);
-      })();
-    }
+    migrateSchema(this.db, MIGRATIONS);
   }
 
   close(): void {

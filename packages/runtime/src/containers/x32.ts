@@ -1,13 +1,12 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 
 const BOOT_ID = '/proc/sys/kernel/random/boot_id';
 
 /** The kernel's build configuration, from /proc/config.gz or /boot/config-<release>; undefined when neither is readable. */
 function kernelConfig(): string | undefined {
   try {
-    return gunzipSync(readFileSync('/proc/config.gz')).toString('latin1');
+    return process.getBuiltinModule('node:zlib').gunzipSync(readFileSync('/proc/config.gz')).toString('latin1');
   } catch {
     // not built with IKCONFIG_PROC: the distribution's copy
   }

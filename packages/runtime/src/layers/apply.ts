@@ -1,5 +1,5 @@
 import { chmodSync, closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, write, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { xattr } from './xattr.js';
 import { InvalidTarError, UnsafeLayerError } from './errors.js';
 import { cleanName, resolveDirIn } from './resolve.js';
@@ -38,6 +38,7 @@ export class LayerApplier {
   private whiteout: string | undefined;
   private whiteouts = 0;
   private setgidDirs = false;
+  private readonly opaqueDirs = new Set<string>();
 
   /** `root`: the layer tree; `scratch`: a directory on the same file system for the whiteout node. */
   constructor(
@@ -55,7 +56,10 @@ export class LayerApplier {
     const base = parts[parts.length - 1] as string;
     const dir = this.resolveDir(parts.slice(0, -1), h.name);
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      if (base === OPAQUE_MARKER) xattr().setAttributeSync(dir, OPAQUE_XATTR, 'y');
+      if (base === OPAQUE_MARKER) {
+        xattr().setAttributeSync(dir, OPAQUE_XATTR, 'y');
+        this.opaqueDirs.add(dir);
+      }
       else if (!base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) this.whiteoutAt(dir, base.slice(WHITEOUT_PREFIX.length), h.name);
       return; // other .wh..wh.* names are aufs metadata
     }
@@ -106,6 +110,25 @@ export class LayerApplier {
   finish(): void {
     for (const [path, t] of [...this.dirTimes].reverse()) lutimesSync(path, t.atime, t.mtime);
     if (this.whiteout !== undefined) rmSync(this.whiteout, { force: true });
+  }
+
+  /**
+   * The directories that are opaque once the layer is applied, as paths relative to the
+   * root ('' for the root itself), each checked against its xattr (a later member may have
+   * replaced a marked directory).
+   */
+  opaqueList(): string[] {
+    const out: string[] = [];
+    for (const dir of this.opaqueDirs) {
+      let marked = false;
+      try {
+        marked = xattr().getAttributeSync(dir, OPAQUE_XATTR)?.toString('utf8') === 'y';
+      } catch {
+        // gone, or no directory any more
+      }
+      if (marked) out.push(relative(this.root, dir).split(sep).join('/'));
+    }
+    return out.sort();
   }
 
   private resolveDir(parts: string[], name: string): string {

@@ -3,7 +3,6 @@ import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { InvalidTarError } from './errors.js';
 
 export type Compression = 'gzip' | 'zstd' | 'none';
@@ -79,7 +78,7 @@ function decode(compression: Compression, from: { handle: FileHandle } | { strea
   if (compression === 'zstd') return zstd(from, closeInput);
   const input = 'handle' in from ? createReadStream('', { fd: from.handle, highWaterMark: CHUNK, autoClose: true }) : from.stream;
   if (compression === 'none') return { compression, chunks: input, async done() {}, destroy: () => input.destroy() };
-  const gunzip = createGunzip({ chunkSize: CHUNK });
+  const gunzip = process.getBuiltinModule('node:zlib').createGunzip({ chunkSize: CHUNK });
   input.on('error', (err: Error) => gunzip.destroy(err));
   input.pipe(gunzip);
   return {

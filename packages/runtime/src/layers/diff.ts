@@ -1,10 +1,8 @@
-import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGzip } from 'node:zlib';
 import { xattr } from './xattr.js';
 import { OPAQUE_MARKER, OPAQUE_XATTR, WHITEOUT_PREFIX } from './apply.js';
 import { major, minor } from './copy.js';
@@ -24,7 +22,7 @@ export async function diffToLayer(upperDir: string, outFile: string): Promise<La
   const gz = new HashTap();
   const partial = `${outFile}.partial`;
   try {
-    await pipeline(Readable.from(walk(upperDir)), tar, createGzip({ level: 6 }), gz, createWriteStream(partial, { flush: true }));
+    await pipeline(Readable.from(walk(upperDir)), tar, process.getBuiltinModule('node:zlib').createGzip({ level: 6 }), gz, createWriteStream(partial, { flush: true }));
     await rename(partial, outFile);
   } catch (err) {
     await rm(partial, { force: true });
@@ -98,7 +96,7 @@ function seconds(st: Stats): number {
 }
 
 class HashTap extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash = process.getBuiltinModule('node:crypto').createHash('sha256');
   size = 0;
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.hash.update(chunk);

@@ -11,6 +11,7 @@ import { parseDigest } from '@berth/oci';
  *       boot_id               the boot it was unpacked in; made read-only (0444) once a syncfs
  *                             after the unpack returned (see unpack.ts)
  *       blobs                 digests of the blobs verified to hold this content, one a line
+ *       opaque.json           the opaque directories of fs/, relative paths (see opaque.ts)
  *     l/<16 hex>              -> ../sha256/<hex>/fs, a short name so that an overlay mount of many
  *                             layers fits the kernel's one-page limit on mount options (the
  *                             mount runs with <root>/layers as its working directory)

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { copyLayers } from './copy.js';
 import { isMountPoint, mountOverlay, overlayOptions, overlaySupported, unmount } from './overlay.js';
 import type { LayerDirs, OverlayMount, Rootfs, RootfsKind, RootfsOptions, UnpackedLayer } from './types.js';
+import { LayerPaths } from './paths.js';
 import { LayerView } from './view.js';
 
 export { overlaySupported };
@@ -155,8 +156,11 @@ class OverlayRootfs implements Rootfs {
     for (const name of ['rootfs', 'upper', 'work', 'empty', 'rootfs.json']) rmSync(join(this.dir, name), { recursive: true, force: true });
   }
 
+  /** Over the cache entries' own fs/ directories (not the l/ links), so their opaque lists are found. */
   view(): LayerView {
-    return new LayerView([this.upperDir, ...this.lowerDirs()]);
+    const layers = this.record.layers;
+    const lowers = layers !== undefined && layers.length === this.record.lowers.length ? [...layers].reverse().map((d) => new LayerPaths(dirname(this.record.cacheDir)).fs(d)) : this.lowerDirs();
+    return new LayerView([this.upperDir, ...lowers]);
   }
 }
 

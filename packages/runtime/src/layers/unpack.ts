@@ -3,6 +3,7 @@ import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, readli
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { LayerApplier } from './apply.js';
+import { OPAQUE_LIST } from './opaque.js';
 import { openLayer, type LayerInput } from './decompress.js';
 import { DiffIdMismatchError, InvalidTarError } from './errors.js';
 import { hexOf, type LayerPaths } from './paths.js';
@@ -66,6 +67,7 @@ export async function unpackLayerFrom(paths: LayerPaths, input: LayerInput, diff
     const { digest, bytes } = await readLayer(input, opts.signal, (entry) => applier.apply(entry));
     applier.finish();
     if (digest !== diffId) throw new DiffIdMismatchError(diffId, digest);
+    writeFileSync(join(tmp, OPAQUE_LIST), JSON.stringify(applier.opaqueList()));
     writeFileSync(join(tmp, BOOT_FILE), bootId());
     chmodSync(join(tmp, BOOT_FILE), 0o644); // writable: not synced yet, whatever the umask
     writeFileSync(join(tmp, BLOBS_FILE), opts.blobDigest !== undefined ? `${opts.blobDigest}\n` : '');
@@ -131,14 +133,22 @@ export function linked(paths: LayerPaths, diffId: string): UnpackedLayer {
   const link = paths.shortLink(diffId);
   const target = `../sha256/${hexOf(diffId)}/fs`;
   const abs = join(paths.dir, link);
-  mkdirSync(paths.links, { recursive: true });
+  // usually there already: one readlink, no failing symlink(2) and its exception
+  let existing: string | undefined;
   try {
-    symlinkSync(target, abs);
-  } catch (err) {
-    if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
-    // two diff_ids sharing 64 bits of prefix: not a thing sha256 produces by chance
-    if (readlinkSync(abs) !== target) throw new Error(`layer link ${link} already names another layer`);
+    existing = readlinkSync(abs);
+  } catch {
+    mkdirSync(paths.links, { recursive: true });
+    try {
+      symlinkSync(target, abs);
+      existing = target;
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'EEXIST') throw err;
+      existing = readlinkSync(abs); // another process made it meanwhile
+    }
   }
+  // two diff_ids sharing 64 bits of prefix: not a thing sha256 produces by chance
+  if (existing !== target) throw new Error(`layer link ${link} already names another layer`);
   return { diffId, dir: paths.fs(diffId), link };
 }
 

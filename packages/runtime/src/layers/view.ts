@@ -1,6 +1,6 @@
 import { lstatSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
-import { OPAQUE_XATTR } from './opaque.js';
+import { basename, dirname, join } from 'node:path';
+import { OPAQUE_LIST, OPAQUE_XATTR } from './opaque.js';
 import { xattr } from './xattr.js';
 
 const MAX_LINKS = 40; // as the kernel's path walk
@@ -13,9 +13,13 @@ const MAX_LINKS = 40; // as the kernel's path walk
  * opaque (trusted.overlay.opaque=y) or a non-directory hides the same path's lower
  * directories. Symbolic links are followed inside the root, as the container would: an
  * absolute target starts again at the root, and ".." stops there, so no path read here
- * leaves the layers.
+ * leaves the layers. Whether a directory of a cached layer (an `fs/` with an opaque.json
+ * beside it) is opaque is read from that list; other layers are asked through their xattrs.
  */
 export class LayerView {
+  /** Per layer directory: its opaque directories (relative paths), or null: ask the xattrs. */
+  private readonly opaqueLists = new Map<string, ReadonlySet<string> | null>();
+
   constructor(private readonly layers: readonly string[]) {}
 
   /**
@@ -106,16 +110,35 @@ export class LayerView {
       if (st === undefined) continue; // this layer has nothing there: look lower
       if (!st.isDirectory()) break; // a file or a whiteout hides the directories below
       out.push(layer);
-      if (i < visible.length - 1 && this.opaque(join(layer, ...dir))) break;
+      if (i < visible.length - 1 && this.opaque(layer, dir)) break;
     }
     return out;
   }
 
-  private opaque(dir: string): boolean {
+  private opaque(layer: string, dir: readonly string[]): boolean {
+    const list = this.opaqueList(layer);
+    if (list !== null) return list.has(dir.join('/'));
     try {
-      return xattr().getAttributeSync(dir, OPAQUE_XATTR)?.toString('utf8') === 'y';
+      return xattr().getAttributeSync(join(layer, ...dir), OPAQUE_XATTR)?.toString('utf8') === 'y';
     } catch {
       return false; // no xattrs here (the copying fallback has none to read)
     }
+  }
+
+  private opaqueList(layer: string): ReadonlySet<string> | null {
+    let list = this.opaqueLists.get(layer);
+    if (list === undefined) {
+      list = null;
+      if (basename(layer) === 'fs') {
+        try {
+          const parsed = JSON.parse(readFileSync(join(dirname(layer), OPAQUE_LIST), 'utf8')) as unknown;
+          if (Array.isArray(parsed) && parsed.every((p): p is string => typeof p === 'string')) list = new Set(parsed);
+        } catch {
+          // none (an entry from before the list existed): the xattrs answer
+        }
+      }
+      this.opaqueLists.set(layer, list);
+    }
+    return list;
   }
 }

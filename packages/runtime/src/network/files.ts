@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { open, readFile, rename, unlink } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
@@ -125,7 +124,7 @@ async function writeQuick(path: string, content: string): Promise<void> {
 }
 
 async function writeAtomic(path: string, content: string): Promise<void> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = `${path}.${process.pid}.tmp`; // the bundle is this process's alone while it is made
   const handle = await open(tmp, 'wx', 0o644);
   try {
     await handle.writeFile(content);

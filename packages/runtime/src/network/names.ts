@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { NetworkError } from './errors.js';
 
 /**
@@ -27,7 +26,7 @@ export function netnsPath(containerId: string): string {
 }
 
 export function vethName(containerId: string): string {
-  return `bth${createHash('sha256').update(containerId).digest('hex').slice(0, 12)}`;
+  return `bth${process.getBuiltinModule('node:crypto').createHash('sha256').update(containerId).digest('hex').slice(0, 12)}`;
 }
 
 /** The interface a container sees on a bridge network. */

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { openSqlite } from '@berth/store/sqlite';
+import { migrateSchema, openSqlite } from '@berth/store/sqlite';
 import type { PortMapping, PortProtocol } from './ports.js';
 
 /**
@@ -101,13 +101,7 @@ export class NetworkState {
   }
 
   private migrate(): void {
-    this.db
-      .transaction(() => {
-        const version = this.db.pragma('user_version', { simple: true }) as number;
-        for (let i = version; i < MIGRATIONS.length; i++) this.db.exec(MIGRATIONS[i] ?? '');
-        if (version < MIGRATIONS.length) this.db.pragma(`user_version = ${MIGRATIONS.length}`);
-      })
-      .immediate();
+    migrateSchema(this.db, MIGRATIONS);
   }
 
   /** Takes the database write lock until commit or rollback: one berth process at a time past here. */

@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
 import { digestOf, isIndexMediaType, MediaType, parseDescriptor, parseManifest, parseReference, type Descriptor, type ImageReference } from '@berth/oci';
 import type { NameRow } from '../database.js';
 import type { LocalStore } from '../store.js';
@@ -229,12 +227,12 @@ class Archive {
 
   /** sha256 of the member, and for gzip the uncompressed sha256 checked against diffId. */
   private async hashOf(member: TarMember, gzip: boolean, diffId: string): Promise<string> {
-    const outer = createHash('sha256');
-    const inner = createHash('sha256');
+    const outer = process.getBuiltinModule('node:crypto').createHash('sha256');
+    const inner = process.getBuiltinModule('node:crypto').createHash('sha256');
     const source = memberStream(this.path, member);
     source.on('data', (chunk: Buffer) => outer.update(chunk));
     const sink = new Writable({ write: (chunk: Buffer, _e, cb) => (inner.update(chunk), cb()) });
-    await (gzip ? pipeline(source, createGunzip(), sink) : pipeline(source, sink));
+    await (gzip ? pipeline(source, process.getBuiltinModule('node:zlib').createGunzip(), sink) : pipeline(source, sink));
     if (gzip && `sha256:${inner.digest('hex')}` !== diffId) throw new ArchiveError(`layer ${member.name.slice(0, 200)} does not match its diff_id ${diffId}; refused`);
     return `sha256:${outer.digest('hex')}`;
   }
