@@ -4,8 +4,8 @@
  * unknown user leaves nothing behind.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
-import { access, mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { access, mkdir, rm, stat } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { Rootfs } from '../layers/types.js';
@@ -153,7 +153,7 @@ export async function createContainer(
   const bundle = paths.bundle(id);
   try {
     if (req.network !== 'bridge' && req.ports.length > 0) throw new InvalidRequestError(`published ports (-p) need --network bridge, not ${req.network}`);
-    await mkdir(paths.rootfs(id), { recursive: true });
+    mkdirSync(paths.rootfs(id), { recursive: true });
     // the root file system and the network do not depend on each other: both at once
     const rootfs = (async () => {
       const made = await req.rootfs(paths.rootfs(id), bundle);
@@ -200,7 +200,7 @@ export async function createContainer(
       rlimits: containerRlimits(),
       ...(process.arch === 'x64' ? { x32: kernelHasX32(paths.run) } : {}),
     });
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(spec));
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
     state.update(id, { ...config, env: spec.process.env, args: spec.process.args, ...(net?.ip !== undefined ? { ip: net.ip, gateway: net.gateway } : {}) });
     return id;
   } catch (err) {

@@ -11,7 +11,7 @@
  * exists, or whose monitor is gone, is exited.
  */
 import { spawn, type StdioOptions } from 'node:child_process';
-import { lstatSync, rmSync } from 'node:fs';
+import { lstatSync, mkdirSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,7 +92,7 @@ export class Containers {
 
   static async open(o: ManagerOptions): Promise<Containers> {
     const paths = new ContainerPaths(o.root, o.runDir);
-    await mkdir(paths.containers, { recursive: true });
+    mkdirSync(paths.containers, { recursive: true });
     return new Containers(o);
   }
 

@@ -1,5 +1,5 @@
-import { chmodSync, writeFileSync } from 'node:fs';
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
 import { join } from 'node:path';
 import { NetworkError } from './errors.js';
@@ -73,7 +73,7 @@ export async function writeNetworkFiles(dir: string, options: NetworkFilesOption
 async function hostsContent(options: NetworkFilesOptions, name: string): Promise<string> {
   const extra = (options.extraHosts ?? []).map((h) => `${h.ip}\t${h.name}\n`).join('');
   if (options.mode === 'host') {
-    const host = await readFile(options.hostHosts ?? '/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n');
+    const host = readTextOr(options.hostHosts ?? '/etc/hosts', '127.0.0.1\tlocalhost\n');
     return `${host}${host.endsWith('\n') || host === '' ? '' : '\n'}${extra}`;
   }
   const short = name.split('.')[0] ?? name;
@@ -90,11 +90,20 @@ async function hostsContent(options: NetworkFilesOptions, name: string): Promise
   ].join('');
 }
 
+/** A small host file's text (read synchronously: no thread-pool round trip), or `otherwise`. */
+function readTextOr<T>(path: string, otherwise: T): string | T {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return otherwise;
+  }
+}
+
 /** The host's resolver configuration, following systemd-resolved's stub to its upstream list. */
 async function hostResolv(path: string | undefined): Promise<string> {
-  const text = await readFile(path ?? '/etc/resolv.conf', 'utf8').catch(() => '');
+  const text = readTextOr(path ?? '/etc/resolv.conf', '');
   if (path === undefined && /^\s*nameserver\s+127\.0\.0\.53\s*$/m.test(text)) {
-    const upstream = await readFile('/run/systemd/resolve/resolv.conf', 'utf8').catch(() => undefined);
+    const upstream = readTextOr('/run/systemd/resolve/resolv.conf', undefined);
     if (upstream !== undefined) return upstream;
   }
   return text;
