@@ -1,8 +1,8 @@
 // Bundles the `berth` CLI into packages/cli/dist/bundle/main.cjs (plus exit-main.cjs, the
 // exit command conmon runs for a detached container), from the tsc output in dist/src, and
 // berth.cjs, the executable that runs main.cjs with V8's code cache (src/launcher.ts);
-// then writes that cache by running `berth --help` once (each command's first run folds its
-// own functions in: see launcher.ts).
+// then writes that cache by running `berth --help` once (each command's first successful
+// run writes a cache of its own: see launcher.ts).
 //
 // Why: the CLI's first job is to start fast. Loaded as ~150 ESM files, its modules cost
 // ~70 ms per command; one CommonJS file costs a third of that, and CommonJS keeps every
@@ -14,7 +14,7 @@
 // files next to itself (package.json two levels up, exit-main beside it) and to resolve
 // node_modules, and dist/bundle/ sits at the same depth as dist/src/.
 import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -48,6 +48,5 @@ await build({
 });
 
 // a new bundle: the old cache would be rejected anyway
-rmSync(join(out, 'main.cjs.v8cache'), { force: true });
-rmSync(join(out, 'main.cjs.v8cache.commands'), { force: true });
+for (const name of readdirSync(out)) if (/^main\.cjs\.(?:[a-z-]+\.)?v8cache$/.test(name)) rmSync(join(out, name), { force: true });
 execFileSync(process.execPath, [join(out, 'berth.cjs'), '--help'], { stdio: 'ignore' });

@@ -5,16 +5,17 @@
  * code cache, so a command does not parse and compile half a megabyte of JavaScript on
  * every start (~16 ms here; ~4 ms with the cache).
  *
- * The cache (main.cjs.v8cache) holds the functions that were compiled when it was made:
- * `npm run build` makes it from `berth --help`. V8 compiles a function when it is first
- * called, so a command the cache has not seen yet (`berth run` compiles ~130 KiB more)
- * compiles its own functions on every start. So the first run of each command rewrites the
- * cache at exit, with everything compiled so far in that process (the old cache's
- * functions too), and notes the command in main.cjs.v8cache.commands; later runs of it
- * compile nothing. A run that finds the cache missing or rejected (V8 rejects a cache made
- * by another Node or V8 version, or for another bundle) starts it again. Nothing is written
- * where this user may not write. The cache is only an optimisation: without it, or with a
- * rejected one, the CLI runs the same.
+ * A cache holds the functions that were compiled when it was made. `npm run build` makes
+ * main.cjs.v8cache from `berth --help`. V8 compiles a function when it is first called, so
+ * a command that cache has not seen (`berth run` compiles ~130 KiB more) would compile its
+ * own functions on every start: each command gets a cache of its own instead,
+ * main.cjs.<command>.v8cache, written at the exit of its first successful run (with the
+ * functions it took from the build's cache, and those it compiled). A command's cache holds
+ * only what that command runs, so it does not grow with every other command used. A run
+ * that finds its cache missing or rejected (V8 rejects a cache made by another Node or V8
+ * version, or for another bundle) writes it again; a failed run (an unknown command, a
+ * usage error) writes nothing; nothing is written where this user may not write. A cache
+ * is only an optimisation: without one, or with a rejected one, the CLI runs the same.
  */
 import { accessSync, constants as fsConstants, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -24,30 +25,27 @@ import { constants, Script } from 'node:vm';
 
 const bundle = fileURLToPath(new URL('./main.cjs', import.meta.url));
 const cacheFile = `${bundle}.v8cache`;
-const commandsFile = `${cacheFile}.commands`;
-/** The most commands noted: past it, nothing more is folded in (a bound, never reached by berth's own). */
-const MAX_COMMANDS = 64;
 
-function readCache(): Buffer | undefined {
+function readCache(path: string): Buffer | undefined {
   try {
-    return readFileSync(cacheFile);
+    return readFileSync(path);
   } catch {
     return undefined;
   }
 }
 
-/** The commands whose functions the cache holds, one a line. */
-function readCommands(): string[] {
-  try {
-    return readFileSync(commandsFile, 'utf8').split('\n').filter((c) => c !== '');
-  } catch {
-    return [];
+/**
+ * The command of this run: its first argument that is no option (`--root`, berth's one
+ * option with a value, skipped with its value), if it is a plain lower-case word;
+ * undefined for none (e.g. --help).
+ */
+function commandOf(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a === '--root') i++;
+    else if (!a.startsWith('-')) return /^[a-z][a-z-]{0,31}$/.test(a) ? a : undefined;
   }
-}
-
-/** The command word of this run (its first lower-case word: `run` in `--root /r run -d x`), or '-' (none, e.g. --help). */
-function commandOf(argv: readonly string[]): string {
-  return argv.find((a) => /^[a-z][a-z-]{0,31}$/.test(a)) ?? '-';
+  return undefined;
 }
 
 function writeAtomically(path: string, data: string | Uint8Array): void {
@@ -65,7 +63,10 @@ function mayWrite(dir: string): boolean {
   }
 }
 
-const cachedData = readCache();
+const command = commandOf(process.argv.slice(2));
+const ownFile = command !== undefined ? `${bundle}.${command}.v8cache` : cacheFile;
+const own = readCache(ownFile);
+const cachedData = own ?? (ownFile !== cacheFile ? readCache(cacheFile) : undefined);
 // a CommonJS module's own wrapper; the bundle's "#!" line is no JavaScript inside it
 const source = readFileSync(bundle, 'utf8').replace(/^#!.*/, '');
 const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n})`, {
@@ -75,15 +76,12 @@ const script = new Script(`(function (exports, require, module, __filename, __di
   importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
 });
 
-const fresh = cachedData === undefined || script.cachedDataRejected === true;
-const command = commandOf(process.argv.slice(2));
-const seen = fresh ? [] : readCommands();
-if ((fresh || (!seen.includes(command) && seen.length < MAX_COMMANDS)) && mayWrite(dirname(bundle))) {
+if ((own === undefined || script.cachedDataRejected === true) && mayWrite(dirname(bundle))) {
   // at exit, the cache then holds the functions this run compiled too
-  process.once('exit', () => {
+  process.once('exit', (code) => {
+    if (code !== 0) return;
     try {
-      writeAtomically(cacheFile, script.createCachedData());
-      writeAtomically(commandsFile, [...seen, command].map((c) => `${c}\n`).join(''));
+      writeAtomically(ownFile, script.createCachedData());
     } catch {
       // not ours to write after all: run without
     }

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -86,31 +86,25 @@ describe('the berth command (bin/berth and the bundle it runs)', () => {
     assert.equal(again.stdout, help.stdout);
   });
 
-  test("a command's first run folds its functions into the cache, once", async () => {
+  test("a command's first successful run writes a cache of its own, once; a failed one writes none", async () => {
     const copy = copyCli('cli-commands');
-    const cache = join(copy, 'dist', 'bundle', 'main.cjs.v8cache');
-    const commands = `${cache}.commands`;
-    // as the build leaves it: made by `berth --help` alone
-    rmSync(cache);
-    rmSync(commands, { force: true });
-    assert.equal((await run(join(copy, 'bin', 'berth'), ['--help'], { allowFailure: true })).code, 0);
-    assert.equal(readFileSync(commands, 'utf8'), '-\n');
-    const built = statSync(cache);
+    const bundleDir = join(copy, 'dist', 'bundle');
+    const shared = join(bundleDir, 'main.cjs.v8cache');
+    const own = join(bundleDir, 'main.cjs.version.v8cache');
+    const berthIn = (args: string[]) => run(join(copy, 'bin', 'berth'), args, { allowFailure: true, env: { ...process.env, BERTH_AUTH_FILE: join(dir, 'none.json') } });
+    for (const name of readdirSync(bundleDir)) if (/^main\.cjs\.[a-z-]+\.v8cache$/.test(name)) rmSync(join(bundleDir, name));
+    const built = statSync(shared);
     // (a command that needs no SQLite: the copy has no node_modules beside it)
-    const clientVersion = async (): Promise<string> => {
-      const r = await run(join(copy, 'bin', 'berth'), ['--root', join(dir, 'root-commands'), 'version'], { allowFailure: true, env: { ...process.env, BERTH_AUTH_FILE: join(dir, 'none.json') } });
-      assert.equal(r.code, 0, r.stderr);
-      return r.stdout;
-    };
-    const first = await clientVersion();
-    const folded = statSync(cache);
-    assert.notEqual(folded.ino, built.ino, 'rewritten');
-    assert.ok(folded.size > built.size, `grown: ${built.size} -> ${folded.size} bytes`);
-    assert.equal(readFileSync(commands, 'utf8'), '-\nversion\n');
-    assert.equal(await clientVersion(), first);
-    assert.equal(statSync(cache).ino, folded.ino, 'a command seen before writes nothing');
-    const help = await run(join(copy, 'bin', 'berth'), ['--help'], { allowFailure: true });
-    assert.equal(help.code, 0, help.stderr);
-    assert.equal(statSync(cache).ino, folded.ino);
+    const first = await berthIn(['--root', 'version', 'version']);
+    assert.equal(first.code, 0, first.stderr);
+    const made = statSync(own);
+    assert.ok(made.size > built.size, `the build's functions and its own: ${built.size} -> ${made.size} bytes`);
+    assert.equal(statSync(shared).ino, built.ino, "the build's cache is left as it is");
+    const again = await berthIn(['version']);
+    assert.equal(again.stdout, first.stdout);
+    assert.equal(statSync(own).ino, made.ino, 'a command with a cache writes nothing');
+    // an unknown command fails: no cache for it
+    assert.equal((await berthIn(['nosuch'])).code, 2);
+    assert.deepEqual(readdirSync(bundleDir).filter((n) => n.endsWith('.v8cache')).sort(), ['main.cjs.v8cache', 'main.cjs.version.v8cache']);
   });
 });
