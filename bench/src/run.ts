@@ -9,7 +9,11 @@
 //      whole layer cache). Target: faster than docker and podman.
 // Peers: a private dockerd (test/support/dockerd.ts), podman with --runtime runc and the
 // ulimits it needs here, its storage in a temp dir. Rounds are interleaved; medians.
-//   npm run bench:run [-- --runs 15 --first 3]
+// Before each timed run the machine must be idle (< 0.25 cores busy over 200 ms, waiting at
+// most --quiet-wait seconds, 0 = off): docker's daemon and podman's clean-up go on for a
+// while after their command returns, and would otherwise be timed into the next run,
+// whichever tool's it is.
+//   npm run bench:run [-- --runs 15 --first 3 --quiet-wait 3]
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -20,6 +24,7 @@ import { busyboxLayer, openLayout, randomLayer } from '@berth/test-support/image
 import { startRegistry, type Registry } from '@berth/test-support/registry';
 import { makeTempDir, removeTempDir } from '@berth/test-support/tmp';
 import { run, runOk } from './util/proc.js';
+import { waitQuiet } from './util/quiet.js';
 import { median } from './util/stats.js';
 
 const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..', '..');
@@ -29,7 +34,16 @@ const BERTH = join(repoRoot, 'packages/cli/bin/berth');
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
   const v = i >= 0 ? Number(process.argv[i + 1]) : def;
-  return Number.isFinite(v) && v > 0 ? v : def;
+  return Number.isFinite(v) && v >= 0 ? v : def;
+}
+
+/** Runs not preceded by an idle machine (the wait timed out), per tool. */
+const noisy = new Map<string, number>();
+
+/** Waits (bounded) for an idle machine, then times the tool's run. */
+async function quietly(label: string, maxWaitMs: number, fn: () => Promise<number>): Promise<number> {
+  if (maxWaitMs > 0 && !(await waitQuiet(maxWaitMs, 0.25, 200)).quiet) noisy.set(label, (noisy.get(label) ?? 0) + 1);
+  return fn();
 }
 
 interface Tool {
@@ -65,6 +79,7 @@ async function main(): Promise<void> {
   if (!existsSync(join(repoRoot, 'packages/cli/dist/bundle/berth.cjs'))) throw new Error('the CLI bundle is missing: build first (npm run build)');
   const runs = arg('runs', 15);
   const firstRuns = arg('first', 3);
+  const quietMs = arg('quiet-wait', 3) * 1000;
   const dir = makeTempDir('bench-run');
   let registry: Registry | undefined;
   let dockerd: DockerDaemon | undefined;
@@ -108,7 +123,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < runs; i++) {
       // a different order each round, so no tool always runs right after another
       const order = i % 2 === 0 ? tools : [...tools].reverse();
-      for (const t of order) times.get(t.label)?.push(await t.run(images.small));
+      for (const t of order) times.get(t.label)?.push(await quietly(t.label, quietMs, () => t.run(images.small)));
     }
 
     // first run of a new 100 MiB image: pull + unpack + run
@@ -126,7 +141,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < firstRuns; i++) {
       for (const t of i % 2 === 0 ? firstTools : [...firstTools].reverse()) {
         await t.forget(images.big);
-        const ms = await t.run(images.big);
+        const ms = await quietly(t.label, quietMs, () => t.run(images.big));
         (first.get(t.label) ?? first.set(t.label, []).get(t.label))?.push(ms);
       }
     }
@@ -154,6 +169,10 @@ async function main(): Promise<void> {
       `Targets: berth run <= 0.6 x podman: ${median(times.get('berth run') ?? []) <= 0.6 * podman ? 'PASS' : 'FAIL'} (with NODE_EXTRA_CA_CERTS), ` +
         `${median(times.get('berth run (no NODE_EXTRA_CA_CERTS)') ?? []) <= 0.6 * podman ? 'PASS' : 'FAIL'} (without); ` +
         `first run faster than both: ${median(first.get('berth run') ?? []) < Math.min(median(first.get('docker run') ?? []), median(first.get('podman run') ?? [])) ? 'PASS' : 'FAIL'}`,
+      '',
+      quietMs > 0
+        ? `Runs started on a busy machine (the ${quietMs / 1000} s idle wait timed out): ${noisy.size === 0 ? 'none' : [...noisy].map(([l, n]) => `${l} ${n}`).join(', ')}`
+        : 'No idle wait (--quiet-wait 0).',
     ];
     process.stdout.write(`${lines.join('\n')}\n`);
   } finally {
