@@ -22,6 +22,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { constants, Script } from 'node:vm';
+import { commandWord } from './command-word.js';
 
 const bundle = fileURLToPath(new URL('./main.cjs', import.meta.url));
 const cacheFile = `${bundle}.v8cache`;
@@ -32,20 +33,6 @@ function readCache(path: string): Buffer | undefined {
   } catch {
     return undefined;
   }
-}
-
-/**
- * The command of this run: its first argument that is no option (`--root`, berth's one
- * option with a value, skipped with its value), if it is a plain lower-case word;
- * undefined for none (e.g. --help).
- */
-function commandOf(argv: readonly string[]): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    if (a === '--root') i++;
-    else if (!a.startsWith('-')) return /^[a-z][a-z-]{0,31}$/.test(a) ? a : undefined;
-  }
-  return undefined;
 }
 
 function writeAtomically(path: string, data: string | Uint8Array): void {
@@ -63,7 +50,7 @@ function mayWrite(dir: string): boolean {
   }
 }
 
-const command = commandOf(process.argv.slice(2));
+const command = commandWord(process.argv.slice(2));
 const ownFile = command !== undefined ? `${bundle}.${command}.v8cache` : cacheFile;
 const own = readCache(ownFile);
 const cachedData = own ?? (ownFile !== cacheFile ? readCache(cacheFile) : undefined);
