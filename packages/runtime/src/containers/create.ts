@@ -60,13 +60,17 @@ export class InvalidRequestError extends Error {
   }
 }
 
+/** Trash entries one detached `rm` is given at most (the rest wait for the next removal). */
+const MAX_TRASH_ARGS = 256;
+
 /**
  * Removes a bundle: its rootfs is unmounted first (lazily, so a busy mount cannot block),
  * then the directory leaves containers/ at once, renamed into containers/.trash (as docker
  * renames a container's directory before deleting it), and its files are deleted there:
- * by a detached `rm -rf` (`detached`), so the caller does not wait for a writable layer of
- * any size, or else by the next emptyTrash(), which a foreground run does while its
- * container runs.
+ * by a detached `rm -rf` of everything in the trash (`detached`: this bundle, and what
+ * earlier removals left there), so the caller does not wait for a writable layer of any
+ * size, or else by the next emptyTrash(), which a foreground run does while its container
+ * runs.
  */
 export async function removeBundle(paths: ContainerPaths, id: string, unmount: (target: string) => Promise<void>, detached = true): Promise<void> {
   await unmount(paths.rootfs(id)).catch(() => undefined);
@@ -80,7 +84,8 @@ export async function removeBundle(paths: ContainerPaths, id: string, unmount: (
     return;
   }
   if (detached) {
-    const rm = spawn('rm', ['-rf', '--', trashed], { detached: true, stdio: 'ignore' });
+    const entries = readdirSync(paths.trash).slice(0, MAX_TRASH_ARGS).map((name) => join(paths.trash, name));
+    const rm = spawn('rm', ['-rf', '--', ...entries], { detached: true, stdio: 'ignore' });
     rm.on('error', () => undefined); // no rm(1): the next emptyTrash() deletes it
     rm.unref();
   }

@@ -296,7 +296,7 @@ export class Containers {
     // conmon's socket link (only a detached container has one; rmSync's first use costs ~2 ms)
     const socketLink = join(this.paths.socketDir, rec.id);
     if (lstatSync(socketLink, { throwIfNoEntry: false }) !== undefined) rmSync(socketLink, { recursive: true, force: true });
-    await Promise.all([network(), removeBundle(this.paths, rec.id, this.unmountFn, detachedDelete), detachedDelete ? emptyTrash(this.paths) : undefined]);
+    await Promise.all([network(), removeBundle(this.paths, rec.id, this.unmountFn, detachedDelete)]);
     this.state.remove(rec.id);
   }
 

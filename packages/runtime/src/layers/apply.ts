@@ -59,8 +59,7 @@ export class LayerApplier {
       if (base === OPAQUE_MARKER) {
         xattr().setAttributeSync(dir, OPAQUE_XATTR, 'y');
         this.opaqueDirs.add(dir);
-      }
-      else if (!base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) this.whiteoutAt(dir, base.slice(WHITEOUT_PREFIX.length), h.name);
+      } else if (!base.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) this.whiteoutAt(dir, base.slice(WHITEOUT_PREFIX.length), h.name);
       return; // other .wh..wh.* names are aufs metadata
     }
     const path = join(dir, base);

@@ -7,8 +7,9 @@ const MIN_HANDOUT = 512 * 1024;
  * A bounded hand-over of chunks from a producer that pushes (a download) to a consumer
  * that iterates (an unpack), once. The producer calls `push` (false: wait for `drained()`),
  * then exactly one of `end` or `fail`; the consumer sees the chunks in order, then the end
- * or the failure, in pieces of at least MIN_HANDOUT bytes (chunks joined) but the last. A consumer that stops early (breaks, throws) makes the queue drop what it
- * is given from then on, so the producer never waits for it.
+ * or the failure, in pieces of at least MIN_HANDOUT bytes (chunks joined) but the last. A
+ * consumer that stops early (breaks, throws) makes the queue drop what it is given from
+ * then on, so the producer never waits for it.
  */
 export class ChunkQueue implements AsyncIterable<Buffer> {
   private chunks: Buffer[] = [];

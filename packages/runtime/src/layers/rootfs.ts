@@ -159,7 +159,8 @@ class OverlayRootfs implements Rootfs {
   /** Over the cache entries' own fs/ directories (not the l/ links), so their opaque lists are found. */
   view(): LayerView {
     const layers = this.record.layers;
-    const lowers = layers !== undefined && layers.length === this.record.lowers.length ? [...layers].reverse().map((d) => new LayerPaths(dirname(this.record.cacheDir)).fs(d)) : this.lowerDirs();
+    const cache = new LayerPaths(dirname(this.record.cacheDir));
+    const lowers = layers !== undefined && layers.length === this.record.lowers.length ? [...layers].reverse().map((d) => cache.fs(d)) : this.lowerDirs();
     return new LayerView([this.upperDir, ...lowers]);
   }
 }

@@ -91,17 +91,12 @@ export class NetworkState {
   static open(dir: string): NetworkState {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const db = openSqlite(join(dir, 'network.db'));
-    const state = new NetworkState(db);
-    state.migrate();
-    return state;
+    migrateSchema(db, MIGRATIONS);
+    return new NetworkState(db);
   }
 
   close(): void {
     this.db.close();
-  }
-
-  private migrate(): void {
-    migrateSchema(this.db, MIGRATIONS);
   }
 
   /** Takes the database write lock until commit or rollback: one berth process at a time past here. */
